@@ -1,0 +1,116 @@
+"""`worldloop`: the command line. Each subcommand parses its flags and calls one library function."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _scene(arg):
+    from scenes import resolve
+    from worldgen.procedural.spec import load_spec
+    return load_spec(resolve(arg))
+
+
+def cmd_flythrough(args):
+    from tqdm import tqdm
+    from worldgen.procedural.showcase import flythrough
+    spec = _scene(args.scene)
+    out = Path(args.out)
+    ticks = int(args.seconds * 30)
+    with tqdm(total=ticks + 1, unit="frame", desc=f"fly-through of {spec.name}") as bar:
+        mp4, png = flythrough(spec, out / "flythrough.mp4", out / "flythrough.png", args.seconds, args.res,
+                              progress=bar.update)
+    print(f"wrote {mp4} and {png}")
+
+
+def cmd_gallery(args):
+    from worldgen.procedural.showcase import biome_gallery
+    print(f"wrote {biome_gallery(args.out, args.seed, args.res)}")
+
+
+def cmd_data_gen(args):
+    from worldgen.procedural.dataset import DatasetConfig, generate
+    cfg = DatasetConfig(scenes=args.scenes, frames_per_scene=args.frames_per_scene, res=args.res,
+                        base_seed=args.seed)
+    m = generate(cfg, args.out, args.shard, args.workers, show_progress=not args.quiet)
+    print(f"{args.out}: {len(m['shards'])}/{cfg.scenes} scenes, {m['frames']} frames"
+          + ("" if m["complete"] else " (other shards still to come)"))
+
+
+def cmd_data_check(args):
+    from worldgen.procedural.dataset import check_dataset
+    manifest, problems = check_dataset(args.dir)
+    for p in problems:
+        print(p)
+    print(f"{args.dir}: {len(manifest['shards'])} shards, {manifest['frames']} frames, "
+          f"{'OK' if not problems else f'{len(problems)} problem(s)'}")
+    return 1 if problems else 0
+
+
+def cmd_bench_render(args):
+    from worldgen.procedural.bench import bench_render
+    spec = _scene(args.scene)
+    rows = bench_render(spec, tuple(args.sizes), args.frames)
+    print(f"ground-truth render, scene '{spec.name}' ({spec.biome}), batches of 64, readback included")
+    print(f"{'res':>9} {'frames':>7} {'seconds':>8} {'frames/s':>9}")
+    for r in rows:
+        print(f"{r['res']:>4}x{r['res']:<4} {r['frames']:>7} {r['seconds']:>8.2f} {r['fps']:>9.1f}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="worldloop", description="Explore worlds that a neural network generates.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    f = sub.add_parser("flythrough", help="render a walk through a scene to an mp4 and a contact sheet")
+    f.add_argument("scene", nargs="?", help="scene TOML file or bundled scene name (default: default)")
+    f.add_argument("--out", default="out", help="folder for flythrough.mp4 and flythrough.png (default: out)")
+    f.add_argument("--seconds", type=float, default=20.0, help="length of the walk (default: 20)")
+    f.add_argument("--res", type=int, default=256, help="frame size in pixels (default: 256)")
+    f.set_defaults(func=cmd_flythrough)
+
+    g = sub.add_parser("gallery", help="a contact sheet of every biome seen from its spawn")
+    g.add_argument("--out", default="docs/biomes.png")
+    g.add_argument("--seed", type=int, default=1)
+    g.add_argument("--res", type=int, default=192)
+    g.set_defaults(func=cmd_gallery)
+
+    d = sub.add_parser("data", help="make and check training datasets").add_subparsers(dest="data_cmd",
+                                                                                       required=True)
+    dg = d.add_parser("gen", help="render dataset shards (one per scene); resumes, skipping finished shards")
+    dg.add_argument("--scenes", type=int, required=True, help="number of scenes (biomes in turn)")
+    dg.add_argument("--frames-per-scene", type=int, required=True, help="frames rendered in each scene")
+    dg.add_argument("--res", type=int, default=128, help="square frame size in pixels (default: 128)")
+    dg.add_argument("--out", required=True, help="dataset folder")
+    dg.add_argument("--shard", help="render only scenes with index %% N == i, given as i/N")
+    dg.add_argument("--workers", type=int, default=1, help="parallel render processes (default: 1)")
+    dg.add_argument("--seed", type=int, default=0, help="base seed of the scene seeds (default: 0)")
+    dg.add_argument("--quiet", action="store_true", help="no progress bar")
+    dg.set_defaults(func=cmd_data_gen)
+    dc = d.add_parser("check", help="validate a dataset folder: manifest, hashes, shapes, poses")
+    dc.add_argument("dir")
+    dc.set_defaults(func=cmd_data_check)
+
+    b = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_cmd", required=True)
+    br = b.add_parser("render", help="ground-truth RGB-D frames/s at several resolutions")
+    br.add_argument("--scene", help="scene file or bundled name (default: default)")
+    br.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
+    br.add_argument("--frames", type=int, default=384, help="frames timed per size (default: 384)")
+    br.set_defaults(func=cmd_bench_render)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from worldgen.actionlog import ActionLogError
+    from worldgen.procedural.dataset import DatasetError
+    from worldgen.procedural.spec import SpecError
+    try:
+        return args.func(args) or 0
+    except (SpecError, DatasetError, ActionLogError, FileNotFoundError) as e:
+        print(f"worldloop: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Action logs (NDJSON): a header line with the scene and start pose, then one action per line.
+
+The same format serves trajectories, recording, replay, evaluation paths and agents. Floats are written with
+Python's shortest round-trip repr, so a log read back gives bit-identical actions and hence identical poses.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .files import atomic_write_text
+from .poses import Action, Pose
+
+FORMAT = "worldloop.actionlog"
+VERSION = 1
+
+
+class ActionLogError(ValueError):
+    """An action log that cannot be read; the message names the file, the line and the field."""
+
+
+@dataclass
+class ActionLog:
+    scene: dict                 # the scene spec as a table (SceneSpec.to_dict())
+    start: Pose
+    actions: list[Action] = field(default_factory=list)
+    tick_hz: float = 30.0
+    kind: str = "recording"     # walk, loop, orbit, recording, eval, agent
+    meta: dict = field(default_factory=dict)
+
+    def header(self) -> dict:
+        return {"format": FORMAT, "version": VERSION, "kind": self.kind, "tick_hz": self.tick_hz,
+                "scene": self.scene, "start_pose": list(self.start.as_array()), "meta": self.meta}
+
+    def to_text(self) -> str:
+        lines = [json.dumps(self.header(), sort_keys=True)]
+        lines += [json.dumps({"t": i, "action": list(a.as_array())}) for i, a in enumerate(self.actions)]
+        return "\n".join(lines) + "\n"
+
+
+def write_action_log(log: ActionLog, path) -> None:
+    """Write atomically: a temporary file in the same folder, then a rename."""
+    atomic_write_text(Path(path), log.to_text())
+
+
+def _numbers(value, n: int, where: str) -> list[float]:
+    if not (isinstance(value, list) and len(value) == n and
+            all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)):
+        raise ActionLogError(f"{where} must be a list of {n} finite numbers, got {value!r}")
+    return [float(v) for v in value]
+
+
+def parse_action_log(text: str, src: str = "<action log>") -> ActionLog:
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        raise ActionLogError(f"{src}: empty file, expected a header line")
+    try:
+        head = json.loads(lines[0])
+    except json.JSONDecodeError as e:
+        raise ActionLogError(f"{src}:1: header is not JSON: {e}") from None
+    if not isinstance(head, dict) or head.get("format") != FORMAT:
+        raise ActionLogError(f"{src}:1: format must be '{FORMAT}'")
+    if not isinstance(head.get("version"), int) or not 1 <= head["version"] <= VERSION:
+        raise ActionLogError(f"{src}:1: version {head.get('version')!r} is not supported "
+                             f"(this worldloop reads 1 to {VERSION})")
+    if not isinstance(head.get("scene"), dict):
+        raise ActionLogError(f"{src}:1: field 'scene' must be a table")
+    start = Pose(*_numbers(head.get("start_pose"), 5, f"{src}:1: field 'start_pose'"))
+    tick_hz = head.get("tick_hz", 30.0)
+    if not isinstance(tick_hz, (int, float)) or not 1 <= tick_hz <= 240:
+        raise ActionLogError(f"{src}:1: field 'tick_hz' must be a number in [1, 240], got {tick_hz!r}")
+    actions = []
+    for n, line in enumerate(lines[1:], start=2):
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ActionLogError(f"{src}:{n}: not JSON: {e}") from None
+        if not isinstance(rec, dict):
+            raise ActionLogError(f"{src}:{n}: expected an object with field 'action'")
+        actions.append(Action(*_numbers(rec.get("action"), 5, f"{src}:{n}: field 'action'")))
+    return ActionLog(head["scene"], start, actions, float(tick_hz), str(head.get("kind", "recording")),
+                     head.get("meta", {}) if isinstance(head.get("meta"), dict) else {})
+
+
+def read_action_log(path) -> ActionLog:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ActionLogError(f"{path}: no such action log") from None
+    except UnicodeDecodeError:
+        raise ActionLogError(f"{path}: not a text file") from None
+    return parse_action_log(text, str(path))

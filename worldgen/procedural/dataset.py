@@ -1,0 +1,280 @@
+"""Dataset shards: one scene each, frames of RGB-D along player-like trajectories, loadable with numpy alone.
+
+Layout of a dataset folder (docs/formats.md has every field):
+    manifest.json                 what the dataset is and which shards it holds
+    scene_00003.npz               rgb, depth, pose, action, episode, ... (np.savez, no pickle)
+    scene_00003.json              the shard's sidecar: its sha256 and counts; written last, so its presence
+                                  marks the shard finished (a resumed run skips it)
+    paths/scene_00003_ep000.ndjson  each episode as an action log
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import queue
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..actionlog import ActionLog, write_action_log
+from ..files import atomic_write_text, sha256_file, temp_path_for
+from ..poses import Action, Intrinsics, Pose, apply_action
+from .noise import hash_ints, seed_rng
+from .spec import BIOMES, SceneSpec, biome_default, spec_from_toml
+from .trajectories import MotionConfig, Trajectory, loop_path, orbit, random_walk
+
+FORMAT = "worldloop.dataset"
+SHARD_FORMAT = "worldloop.shard"
+VERSION = 1
+RENDER_BATCH = 64
+
+
+class DatasetError(ValueError):
+    """A dataset folder or shard that fails validation; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    scenes: int = 8
+    frames_per_scene: int = 1000
+    res: int = 128
+    fov_y_deg: float = 70.0
+    base_seed: int = 0
+    motion: MotionConfig = MotionConfig()
+
+    def scene_spec(self, index: int) -> SceneSpec:
+        """Scene `index` of the dataset: biomes in turn, seeds hashed from the base seed."""
+        seed = int(hash_ints(self.base_seed, index, 0xDA7A) % np.uint64(2**31 - 1))
+        return biome_default(BIOMES[index % len(BIOMES)], seed=seed)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def plan_trajectories(world, frames: int, rng: np.random.Generator, motion: MotionConfig) -> list[Trajectory]:
+    """Trajectories whose frames (start pose included) add up to exactly `frames`; about half are loops."""
+    out: list[Trajectory] = []
+    pose = world.spawn_pose()
+    total = 0
+    while total < frames:
+        left = frames - total
+        choice = rng.random()
+        traj = None
+        if left >= 17 and choice < 0.5:
+            n = int(min(left - 1, rng.choice([16, 32, 64, 128, 256, 512])))
+            traj = loop_path(world, pose, max(n, 16), rng, motion)
+            if traj is not None and len(traj.poses) > left:
+                traj = None
+        elif left >= 17 and choice < 0.65:
+            traj = orbit(world, pose, int(min(left - 1, rng.integers(64, 400))), rng, motion)
+        if traj is None:
+            traj = random_walk(world, pose, int(min(left - 1, rng.integers(64, 600))), rng, motion)
+        out.append(traj)
+        total += len(traj.poses)
+        if traj.kind != "orbit":
+            pose = traj.poses[-1]
+    return out
+
+
+def build_scene_shard(cfg: DatasetConfig, index: int, out_dir: Path, renderer_factory, progress=None) -> dict:
+    """Render scene `index` into out_dir/scene_XXXXX.npz plus its sidecar and action logs; returns the sidecar."""
+    spec = cfg.scene_spec(index)
+    renderer = renderer_factory(spec)
+    world = renderer.world
+    rng = seed_rng(cfg.base_seed, index, 0x7EA)
+    trajs = plan_trajectories(world, cfg.frames_per_scene, rng, cfg.motion)
+    intr = Intrinsics(cfg.res, cfg.res, cfg.fov_y_deg)
+    poses = [p for t in trajs for p in t.poses]
+    actions = np.zeros((len(poses), 5), np.float64)
+    episode = np.zeros(len(poses), np.uint32)
+    row = 0
+    name = f"scene_{index:05d}"
+    for e, t in enumerate(trajs):
+        n = len(t.poses)
+        actions[row + 1:row + n] = t.actions_array()
+        episode[row:row + n] = e
+        row += n
+        log = ActionLog(spec.to_dict(), t.start, t.actions, cfg.motion.tick_hz, t.kind,
+                        {"dataset_scene": index, "episode": e})
+        write_action_log(log, out_dir / "paths" / f"{name}_ep{e:03d}.ndjson")
+    rgb = np.zeros((len(poses), cfg.res, cfg.res, 3), np.uint8)
+    depth = np.zeros((len(poses), cfg.res, cfg.res), np.float32)
+    for s in range(0, len(poses), RENDER_BATCH):
+        rgb[s:s + RENDER_BATCH], depth[s:s + RENDER_BATCH] = renderer.render_batch(poses[s:s + RENDER_BATCH], intr)
+        if progress:
+            progress(min(RENDER_BATCH, len(poses) - s))
+    renderer.release()
+    meta = {"format": SHARD_FORMAT, "version": VERSION, "scene_index": index, "tick_hz": cfg.motion.tick_hz,
+            "spec_hash": spec.hash(), "motion": asdict(cfg.motion)}
+    tmp = temp_path_for(out_dir / f"{name}.npz")
+    with open(tmp, "wb") as f:
+        np.savez(f, rgb=rgb, depth=depth, pose=np.array([p.as_array() for p in poses]), action=actions,
+                 episode=episode, episode_kind=np.array([t.kind for t in trajs]),
+                 intrinsics=np.array([intr.width, intr.height, intr.fov_y_deg], np.float64),
+                 scene_toml=np.array(spec.to_toml()), meta_json=np.array(json.dumps(meta)))
+    tmp.replace(out_dir / f"{name}.npz")
+    sidecar = {"format": SHARD_FORMAT, "version": VERSION, "file": f"{name}.npz", "scene_index": index,
+               "biome": spec.biome, "seed": spec.seed, "spec_hash": spec.hash(), "frames": len(poses),
+               "episodes": len(trajs), "loops": sum(t.kind == "loop" for t in trajs),
+               "sha256": sha256_file(out_dir / f"{name}.npz")}
+    atomic_write_text(out_dir / f"{name}.json", json.dumps(sidecar, indent=1))
+    return sidecar
+
+
+@dataclass
+class Shard:
+    rgb: np.ndarray        # (F, H, W, 3) uint8
+    depth: np.ndarray      # (F, H, W) float32, metres
+    pose: np.ndarray       # (F, 5) float64 x, y, z, yaw, pitch
+    action: np.ndarray     # (F, 5) float64: action[i] takes pose[i-1] to pose[i]; zero at an episode start
+    episode: np.ndarray    # (F,) uint32
+    episode_kind: np.ndarray
+    intrinsics: Intrinsics
+    spec: SceneSpec
+    meta: dict
+
+
+SHARD_KEYS = ("rgb", "depth", "pose", "action", "episode", "episode_kind", "intrinsics", "scene_toml", "meta_json")
+
+
+def load_shard(path) -> Shard:
+    """Load a shard with numpy alone (allow_pickle=False); a wrong file raises DatasetError."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in SHARD_KEYS if k not in z.files]
+            if missing:
+                raise DatasetError(f"{path}: missing field(s) {', '.join(missing)}")
+            d = {k: z[k] for k in SHARD_KEYS}
+    except (OSError, ValueError, EOFError) as e:
+        if isinstance(e, DatasetError):
+            raise
+        raise DatasetError(f"{path}: not a readable shard ({e})") from None
+    meta = json.loads(str(d["meta_json"]))
+    if meta.get("format") != SHARD_FORMAT or meta.get("version", 99) > VERSION:
+        raise DatasetError(f"{path}: field meta_json: not a {SHARD_FORMAT} version <= {VERSION}")
+    w, h, fov = d["intrinsics"]
+    return Shard(d["rgb"], d["depth"], d["pose"], d["action"], d["episode"], d["episode_kind"],
+                 Intrinsics(int(w), int(h), float(fov)), spec_from_toml(str(d["scene_toml"]), f"{path}:scene_toml"),
+                 meta)
+
+
+def write_manifest(out_dir: Path, cfg: DatasetConfig) -> dict:
+    """Gather every finished shard's sidecar into manifest.json."""
+    shards = sorted((json.loads(p.read_text()) for p in out_dir.glob("scene_*.json")),
+                    key=lambda s: s["scene_index"])
+    manifest = {"format": FORMAT, "version": VERSION, "config": cfg.to_dict(), "shards": shards,
+                "frames": sum(s["frames"] for s in shards), "complete": len(shards) == cfg.scenes}
+    atomic_write_text(out_dir / "manifest.json", json.dumps(manifest, indent=1))
+    return manifest
+
+
+def check_shard(path: Path, expect: dict, res: int) -> list[str]:
+    """Problems found in one shard (empty when it is sound)."""
+    problems = []
+    if sha256_file(path) != expect.get("sha256"):
+        return [f"{path}: sha256 does not match the manifest (file changed or truncated)"]
+    try:
+        s = load_shard(path)
+    except DatasetError as e:
+        return [str(e)]
+    f = len(s.pose)
+    shapes = {"rgb": (f, res, res, 3), "depth": (f, res, res), "action": (f, 5), "episode": (f,)}
+    for key, shape in shapes.items():
+        if getattr(s, key).shape != shape:
+            problems.append(f"{path}: field {key} has shape {getattr(s, key).shape}, expected {shape}")
+    if problems:
+        return problems
+    if s.rgb.dtype != np.uint8 or s.depth.dtype != np.float32:
+        problems.append(f"{path}: rgb must be uint8 and depth float32")
+    if not np.isfinite(s.depth).all() or (s.depth <= 0).any():
+        problems.append(f"{path}: field depth has non-finite or non-positive values")
+    if f != expect.get("frames"):
+        problems.append(f"{path}: {f} frames, manifest says {expect.get('frames')}")
+    for i in range(1, f):  # every pose follows from the one before by its action
+        if s.episode[i] == s.episode[i - 1]:
+            p = apply_action(Pose.from_array(s.pose[i - 1]), Action.from_array(s.action[i]))
+            if not np.array_equal(p.as_array(), s.pose[i]):
+                problems.append(f"{path}: frame {i}: pose does not follow from the previous pose and action")
+                break
+    return problems
+
+
+def check_dataset(root) -> tuple[dict, list[str]]:
+    """Validate manifest.json and every shard it lists; returns (manifest, problems)."""
+    root = Path(root)
+    mpath = root / "manifest.json"
+    try:
+        manifest = json.loads(mpath.read_text())
+    except FileNotFoundError:
+        raise DatasetError(f"{mpath}: no manifest (is this a dataset folder?)") from None
+    except json.JSONDecodeError as e:
+        raise DatasetError(f"{mpath}: not JSON: {e}") from None
+    if manifest.get("format") != FORMAT or manifest.get("version", 99) > VERSION:
+        raise DatasetError(f"{mpath}: field format/version: not a {FORMAT} version <= {VERSION}")
+    res = manifest["config"]["res"]
+    problems = []
+    if not manifest.get("complete"):
+        problems.append(f"{mpath}: only {len(manifest['shards'])} of {manifest['config']['scenes']} scenes "
+                        f"are finished (run data gen again to resume)")
+    for sh in manifest["shards"]:
+        problems += check_shard(root / sh["file"], sh, res)
+    return manifest, problems
+
+
+def shard_indices(scenes: int, shard: str | None) -> list[int]:
+    """Scene indices this process renders: all, or those with index % N == i for --shard i/N."""
+    if not shard:
+        return list(range(scenes))
+    try:
+        i, n = (int(v) for v in shard.split("/"))
+        assert 0 <= i < n
+    except (ValueError, AssertionError):
+        raise DatasetError(f"--shard must look like i/N with 0 <= i < N, got {shard!r}") from None
+    return [k for k in range(scenes) if k % n == i]
+
+
+def pending_scenes(out_dir: Path, indices: list[int]) -> list[int]:
+    return [k for k in indices if not (out_dir / f"scene_{k:05d}.json").exists()]
+
+
+def _render_scene_worker(cfg: DatasetConfig, index: int, out_dir: str, progress_q) -> dict:
+    """Process entry point: one EGL context per worker process."""
+    from .render import GroundTruthRenderer
+    return build_scene_shard(cfg, index, Path(out_dir), GroundTruthRenderer, lambda n: progress_q.put(n))
+
+
+def generate(cfg: DatasetConfig, out_dir, shard: str | None = None, workers: int = 1, show_progress=True) -> dict:
+    """Render every pending scene of this shard into out_dir, then rewrite the manifest."""
+    from tqdm import tqdm
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mpath = out_dir / "manifest.json"
+    if mpath.exists():
+        old = json.loads(mpath.read_text()).get("config")
+        if old != json.loads(json.dumps(cfg.to_dict())):
+            raise DatasetError(f"{mpath}: this folder holds a dataset made with other settings ({old}); "
+                               f"choose another --out or the same settings")
+    todo = pending_scenes(out_dir, shard_indices(cfg.scenes, shard))
+    bar = tqdm(total=len(todo) * cfg.frames_per_scene, unit="frame", disable=not show_progress,
+               desc=f"rendering {len(todo)} scene(s)", smoothing=0.1)
+    if workers <= 1:
+        from .render import GroundTruthRenderer
+        for k in todo:
+            build_scene_shard(cfg, k, out_dir, GroundTruthRenderer, bar.update)
+    else:
+        ctx = mp.get_context("spawn")
+        with ctx.Manager() as manager, ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            q = manager.Queue()
+            futures = [pool.submit(_render_scene_worker, cfg, k, str(out_dir), q) for k in todo]
+            while not all(f.done() for f in futures) or not q.empty():
+                try:
+                    bar.update(q.get(timeout=0.2))
+                except queue.Empty:
+                    pass
+            for f in futures:
+                f.result()  # re-raise a worker's error here
+    bar.close()
+    return write_manifest(out_dir, cfg)
