@@ -88,6 +88,10 @@ class Walker:
         a = self._alpha()
         self.vel += a * (np.asarray(want_vel_xz, np.float64) - self.vel)
         self.yaw_rate += a * (want_yaw_rate - self.yaw_rate)
+        if np.abs(self.vel).max() < 2e-4 and not np.any(want_vel_xz):
+            self.vel[:] = 0.0          # come to a real stop rather than creep forever
+        if abs(self.yaw_rate) < 2e-5 and want_yaw_rate == 0.0:
+            self.yaw_rate = 0.0
         dx, dz = (exact_target[0] - p.x, exact_target[1] - p.z) if exact_target is not None else self.vel
         if not self.world.is_free(p.x + dx, p.z + dz, cfg.clearance_m):
             dx = dz = 0.0
@@ -184,6 +188,8 @@ def loop_path(world: World, start: Pose, ticks: int, rng: np.random.Generator,
     `ticks` is the wanted length (16 to 512); the result is within that range. None if no free route fits.
     """
     style = style or str(rng.choice(["out_back", "abA", "abcA", "spin"]))
+    if style in ("abA", "abcA") and ticks < 160:
+        style = "out_back"   # turning around alone would use up a short budget
     dt = 1.0 / cfg.tick_hz
     for attempt in range(8):
         budget = ticks * (0.85 ** attempt)

@@ -20,6 +20,7 @@ from .spec import OBJECT_KINDS, SceneSpec
 
 CHUNK_M = 64.0
 GRID_M = 2.0              # terrain mesh spacing
+CELLS = int(CHUNK_M / GRID_M)
 EYE_HEIGHT_M = 1.7        # the player's eyes above the ground
 SHORE_MARGIN_M = 0.3      # walkable land is at least this far above the water
 
@@ -54,13 +55,57 @@ class World:
         self.spec = spec
         self._chunks: OrderedDict[tuple[int, int], Chunk] = OrderedDict()
         self._objects: OrderedDict[tuple[int, int], list[Placed]] = OrderedDict()
+        self._grids: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
         self._cache = cache_chunks
         # the noise lattice is zero at integer points; shift it by the seed so the origin is not special
         self._offset = tuple(float(v) * 5000.0 for v in hash_unit(spec.seed, np.array([1, 2])))
 
     # -- terrain ---------------------------------------------------------------------------------
     def height(self, x, z) -> np.ndarray:
-        """Terrain height (metres) at world x, z; arrays broadcast."""
+        """Terrain height (metres) at world x, z; arrays broadcast.
+
+        This is the surface that is drawn: the noise sampled every GRID_M metres and interpolated linearly
+        over the same two triangles per grid cell as the mesh, so eyes, collisions and depth all agree.
+        """
+        x = np.asarray(x, np.float64) / GRID_M
+        z = np.asarray(z, np.float64) / GRID_M
+        x0, z0 = np.floor(x), np.floor(z)
+        fx, fz = x - x0, z - z0
+        gi, gj = x0.astype(np.int64), z0.astype(np.int64)
+        ha, hb = self._grid_heights(gi, gj), self._grid_heights(gi + 1, gj)
+        hd, hc = self._grid_heights(gi, gj + 1), self._grid_heights(gi + 1, gj + 1)
+        lower = fx + fz <= 1.0                       # triangle (a, b, d) of the cell, else (b, c, d)
+        h_lower = ha + fx * (hb - ha) + fz * (hd - ha)
+        h_upper = hc + (1 - fx) * (hd - hc) + (1 - fz) * (hb - hc)
+        return np.where(lower, h_lower, h_upper)
+
+    def _height_grid(self, ix: int, iz: int) -> np.ndarray:
+        """(n+1, n+1) noise heights at chunk (ix, iz)'s grid vertices, rows along z; cached."""
+        key = (ix, iz)
+        grid = self._grids.get(key)
+        if grid is None:
+            g = np.arange(CELLS + 1) * GRID_M
+            xs, zs = np.meshgrid(ix * CHUNK_M + g, iz * CHUNK_M + g)
+            grid = self._grids[key] = self.noise_height(xs, zs)
+            if len(self._grids) > 8 * self._cache:
+                self._grids.popitem(last=False)
+        return grid
+
+    def _grid_heights(self, gi: np.ndarray, gj: np.ndarray) -> np.ndarray:
+        """Noise heights at integer grid vertices (gi, gj), gathered from the cached chunk grids."""
+        ci, cj = gi // CELLS, gj // CELLS
+        li, lj = gi - ci * CELLS, gj - cj * CELLS
+        if ci.ndim == 0:
+            return self._height_grid(int(ci), int(cj))[lj, li]
+        out = np.empty(gi.shape)
+        pairs = np.stack([ci.ravel(), cj.ravel()], 1)
+        for a, b in np.unique(pairs, axis=0):
+            m = (ci == a) & (cj == b)
+            out[m] = self._height_grid(int(a), int(b))[lj[m], li[m]]
+        return out
+
+    def noise_height(self, x, z) -> np.ndarray:
+        """The smooth fractal height that the terrain mesh samples at its vertices."""
         t = self.spec.terrain
         ox, oz = self._offset
         x = np.asarray(x, np.float64) + ox
@@ -89,10 +134,10 @@ class World:
         return np.clip(col, 0, 1)
 
     def _terrain_mesh(self, ix: int, iz: int) -> tuple[Mesh, np.ndarray]:
-        n = int(CHUNK_M / GRID_M)
+        n = CELLS
         g = np.arange(n + 1) * GRID_M
         xs, zs = np.meshgrid(ix * CHUNK_M + g, iz * CHUNK_M + g)  # (n+1, n+1): rows along z
-        hs = self.height(xs, zs)
+        hs = self._height_grid(ix, iz)
         col = self._terrain_colours(xs, zs, hs)
         verts = np.stack([xs, hs, zs], -1).reshape(-1, 3)
         cols = col.reshape(-1, 3)
@@ -124,21 +169,34 @@ class World:
         expected = getattr(spec.density, kind) * (CHUNK_M * CHUNK_M / 1e4)
         clustered = kind in ("building", "ruin")
         count = int(rng.poisson(expected * (2.0 if clustered else 1.0)))
+        if count == 0:
+            return []
+        lo, hi = FOOTPRINT_M[kind]
+        variants = [self._variant(kind, rng) for _ in range(count)]
+        radius = np.array([LANDMARK_FOOTPRINT_M[v] if kind == "landmark" else lo + (hi - lo) * rng.random()
+                           for v in variants])
+        fx, fz, yaw, u = rng.random((4, count))
+        x = ix * CHUNK_M + radius + fx * (CHUNK_M - 2 * radius)
+        z = iz * CHUNK_M + radius + fz * (CHUNK_M - 2 * radius)
+        keep = np.ones(count, bool)
+        if clustered:  # buildings and ruins gather in settlements
+            keep &= perlin(x / 260.0, z / 260.0, spec.seed + 99) >= (u - 0.5) * 0.6
+        a = np.linspace(0, 2 * math.pi, 8, endpoint=False)
+        ring = self.height(x[:, None] + np.cos(a) * radius[:, None], z[:, None] + np.sin(a) * radius[:, None])
+        keep &= ring.min(1) >= spec.terrain.water_level_m + SHORE_MARGIN_M
+        if kind in ("building", "tower", "ruin", "landmark"):
+            keep &= ring.max(1) - ring.min(1) <= 0.6 * radius + 1.0   # else too steep for a foundation
+        ground = self.height(x, z)
         out: list[Placed] = []
-        for k in range(count):
-            lo, hi = FOOTPRINT_M[kind]
-            variant = self._variant(kind, rng)
-            radius = LANDMARK_FOOTPRINT_M[variant] if kind == "landmark" else lo + (hi - lo) * rng.random()
-            fx, fz, yaw, u = rng.random(4)
-            x = ix * CHUNK_M + radius + fx * (CHUNK_M - 2 * radius)
-            z = iz * CHUNK_M + radius + fz * (CHUNK_M - 2 * radius)
-            if clustered and perlin(x / 260.0, z / 260.0, spec.seed + 99) < (u - 0.5) * 0.6:
-                continue  # buildings and ruins gather in settlements
-            if not self._site_ok(kind, x, z, radius, existing + out):
+        others = list(existing)
+        for k in np.nonzero(keep)[0]:
+            if any(math.hypot(x[k] - o.x, z[k] - o.z) <= radius[k] + o.radius + 0.8 for o in others):
                 continue
             key = int(hash_ints(spec.seed, ix, iz, kind_id, k) >> np.uint64(1))
-            out.append(Placed(kind, variant, float(x), float(z), float(self.height(x, z)), float(radius),
-                              float(yaw * 2 * math.pi), key))
+            p = Placed(kind, variants[k], float(x[k]), float(z[k]), float(ground[k]), float(radius[k]),
+                       float(yaw[k] * 2 * math.pi), key)
+            out.append(p)
+            others.append(p)
         return out
 
     def _variant(self, kind: str, rng) -> str:
@@ -151,15 +209,6 @@ class World:
             choices = [v for v in LANDMARKS if v != "lighthouse" or self.spec.biome == "coast"]
             return choices[int(rng.integers(len(choices)))]
         return kind
-
-    def _site_ok(self, kind, x, z, radius, others) -> bool:
-        a = np.linspace(0, 2 * math.pi, 8, endpoint=False)
-        ring = self.height(x + np.cos(a) * radius, z + np.sin(a) * radius)
-        if ring.min() < self.spec.terrain.water_level_m + SHORE_MARGIN_M:
-            return False
-        if kind in ("building", "tower", "ruin", "landmark") and ring.max() - ring.min() > 0.6 * radius + 1.0:
-            return False  # too steep for a foundation
-        return all(math.hypot(x - o.x, z - o.z) > radius + o.radius + 0.8 for o in others)
 
     # -- chunks ----------------------------------------------------------------------------------
     def chunk(self, ix: int, iz: int) -> Chunk:
@@ -212,9 +261,15 @@ class World:
             r = 1.5 * math.sqrt(step)
             a = step * 2.39996  # golden angle: an even spiral
             x, z = sp.x + r * math.cos(a), sp.z + r * math.sin(a)
-            if self.is_free(x, z, 1.0):
+            if self.is_free(x, z, 1.0) and self._roomy(x, z):
                 return self.eye_pose(x, z, yaw, pitch)
         raise ValueError(f"scene '{self.spec.name}': no dry, free ground within 95 m of the spawn point")
+
+    def _roomy(self, x: float, z: float, reach_m: float = 15.0) -> bool:
+        """Is there dry land all around (x, z), so a spawn is not on a sandbar?"""
+        a = np.linspace(0, 2 * math.pi, 12, endpoint=False)
+        ring = self.height(x + reach_m * np.cos(a), z + reach_m * np.sin(a))
+        return int((ring > self.spec.terrain.water_level_m + SHORE_MARGIN_M).sum()) >= 9
 
     def landmarks_near(self, x: float, z: float, radius: float) -> list[Placed]:
         return [o for o in self.objects_near(x, z, radius) if o.kind == "landmark"]
