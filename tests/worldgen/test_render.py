@@ -57,7 +57,7 @@ def test_batch_equals_single(gl_ctx):
         # the rasteriser may round a few edge pixels differently at another framebuffer offset
         differ = (f.rgb != rgb[i]).any(-1)
         assert differ.mean() < 0.002
-        assert np.median(np.abs(f.depth - depth[i])) == 0.0
+        assert np.quantile(np.abs(f.depth - depth[i]) / f.depth, 0.99) < 1e-5
     r.release()
 
 

@@ -40,12 +40,12 @@ def lighting(spec: SceneSpec) -> dict:
     elev = math.radians(max(day, 0.05) * 62.0)
     az = math.radians(spec.sun.azimuth_deg)
     sun_dir = (math.sin(az) * math.cos(elev), math.sin(elev), -math.cos(az) * math.cos(elev))
-    daylight = float(np.clip(day * 2.5 + 0.35, 0.12, 1.0))
-    warm = float(np.clip(1.0 - day * 2.2, 0.0, 1.0)) * (1.0 if day > -0.2 else 0.0)  # dawn/dusk glow
-    tint = np.array([1.0, 0.72, 0.5])
+    daylight = float(np.clip(0.55 + 1.2 * day, 0.08, 1.0))
+    warm = math.exp(-(day / 0.22) ** 2)                   # dawn and dusk glow, strongest at sunrise/sunset
+    tint = np.array([1.0, 0.62, 0.42])
     sun_col = np.array(spec.sun.color) * spec.sun.intensity * daylight * (1 - warm + warm * tint)
     zenith = np.array(spec.sky.zenith) * daylight
-    horizon = np.array(spec.sky.horizon) * daylight * (1 - 0.6 * warm + 0.6 * warm * tint)
+    horizon = np.array(spec.sky.horizon) * min(1.0, daylight * 1.15) * (1 - 0.7 * warm + 0.7 * warm * tint)
     return {"u_sun_dir": sun_dir, "u_sun_col": tuple(sun_col), "u_zenith": tuple(zenith),
             "u_horizon": tuple(horizon), "u_ambient": spec.sun.ambient * (0.5 + 0.5 * daylight),
             "u_fog_density": spec.fog.density, "u_view_m": spec.fog.view_distance_m}

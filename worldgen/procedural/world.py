@@ -16,7 +16,7 @@ from ..poses import Pose
 from .meshes import Mesh, quad
 from .noise import fbm, hash_ints, hash_unit, perlin, seed_rng
 from .objects import FOOTPRINT_M, LANDMARK_FOOTPRINT_M, LANDMARKS, TREE_WEIGHTS, Placed, object_mesh
-from .spec import OBJECT_KINDS, SceneSpec
+from .spec import OBJECT_KINDS, SceneSpec, SpecError
 
 CHUNK_M = 64.0
 GRID_M = 2.0              # terrain mesh spacing
@@ -257,13 +257,14 @@ class World:
         """The spec's spawn, moved to the nearest free spot (searched on a spiral) if it is blocked."""
         sp = self.spec.spawn
         yaw, pitch = math.radians(sp.yaw_deg), math.radians(sp.pitch_deg)
-        for step in range(4000):
-            r = 1.5 * math.sqrt(step)
-            a = step * 2.39996  # golden angle: an even spiral
+        for step in range(12000):
+            r = 1.2 * step ** 0.65      # out to about 540 m, denser near the asked-for point
+            a = step * 2.39996          # golden angle: an even spiral
             x, z = sp.x + r * math.cos(a), sp.z + r * math.sin(a)
             if self.is_free(x, z, 1.0) and self._roomy(x, z):
                 return self.eye_pose(x, z, yaw, pitch)
-        raise ValueError(f"scene '{self.spec.name}': no dry, free ground within 95 m of the spawn point")
+        raise SpecError(f"scene '{self.spec.name}': spawn: no dry, open ground within 540 m of "
+                        f"({sp.x}, {sp.z}); move [spawn] x and z, or lower terrain.water_level_m")
 
     def _roomy(self, x: float, z: float, reach_m: float = 15.0) -> bool:
         """Is there dry land all around (x, z), so a spawn is not on a sandbar?"""

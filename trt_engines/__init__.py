@@ -1,0 +1,1 @@
+"""Compiling the generator: ONNX export, TensorRT engines and their cache, ONNX Runtime sessions."""

@@ -1,0 +1,1 @@
+"""The neural frame generator: network, geometry, memory, training, evaluation, checkpoints."""
