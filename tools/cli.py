@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+BUNDLED = Path(__file__).resolve().parent.parent / "worldgen" / "model" / "weights" / "bundled.json"
+
 
 def _scene(arg):
     from scenes import resolve
@@ -58,6 +60,52 @@ def cmd_bench_render(args):
         print(f"{r['res']:>4}x{r['res']:<4} {r['frames']:>7} {r['seconds']:>8.2f} {r['fps']:>9.1f}")
 
 
+def cmd_train(args):
+    from worldgen.model.train import load_train_config, train
+    final = train(load_train_config(args.config), show_progress=not args.quiet)
+    if final:
+        print(f"wrote {final}")
+
+
+def cmd_eval(args):
+    from worldgen.model.evaluate import run_eval
+    if (args.paths is None) == (args.suite is None):
+        raise ValueError("give exactly one of --paths and --suite")
+    report = run_eval(args.checkpoint, args.paths, args.suite, args.out, args.plot, args.strip,
+                      show_progress=not args.quiet)
+    s = report["summary"]["steps"]
+    print(f"{'tick':>5} {'paths':>5} {'model':>7} {'seen':>7} {'new':>7} {'copy':>7} {'warpchain':>9} {'sharp':>6}")
+    for t, row in s.items():
+        print(f"{t:>5} {row['paths']:>5} {row['model_psnr']:>7.2f} {row['model_psnr_seen']:>7.2f} "
+              f"{row['model_psnr_new']:>7.2f} {row['copy_psnr']:>7.2f} {row['warpchain_psnr']:>9.2f} "
+              f"{row['sharpness_ratio']:>6.2f}")
+    for cat, lp in report["summary"]["loops"].items():
+        print(f"loop {cat}: PSNR at return {lp['psnr_return']:.2f} dB, self-consistency {lp['self_consistency']:.2f} dB")
+    for name, t in report["targets"].items():
+        print(f"target {name}: {t['value']:.2f} {'met' if t['met'] else 'NOT met'}")
+    return 0
+
+
+def cmd_bench_step(args):
+    import torch
+    from worldgen.model.bench import bench_step
+    from worldgen.model.generator import TorchNet, load_torch_net
+    from worldgen.procedural.render import GroundTruthRenderer
+    from worldgen.procedural.trajectories import random_walk
+    from worldgen.procedural.noise import seed_rng
+    torch.set_num_threads(args.threads)
+    cfg, net, _ = load_torch_net(args.checkpoint)
+    spec = _scene(args.scene)
+    renderer = GroundTruthRenderer(spec)
+    world = renderer.world
+    traj = random_walk(world, world.spawn_pose(), args.steps + 10, seed_rng(spec.seed, 0x5E))
+    r = bench_step(cfg, TorchNet(net), renderer.render(traj.start, cfg.intrinsics), traj.actions)
+    print(f"generator step, torch eager, {args.threads} threads, {cfg.res}x{cfg.res}, geometry and memory included")
+    print(f"  p50 {r['p50_ms']:.1f} ms   p90 {r['p90_ms']:.1f} ms   over {r['steps']} steps")
+    print(f"  prepare (warps, memory, inputs) {r['prepare_p50_ms']:.1f} ms, network {r['network_p50_ms']:.1f} ms, "
+          f"finish {r['finish_p50_ms']:.1f} ms; {r['memory_keyframes']} keyframes in memory at the end")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="worldloop", description="Explore worlds that a neural network generates.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -91,23 +139,49 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("dir")
     dc.set_defaults(func=cmd_data_check)
 
+    t = sub.add_parser("train", help="train the world model (generates its data first if needed); resumable")
+    t.add_argument("--config", required=True, help="training config TOML ([train] and [model] tables)")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="run a checkpoint open loop on paths against ground truth, with baselines")
+    e.add_argument("--checkpoint", default=str(BUNDLED), help="checkpoint (X.json / X.safetensors); default: bundled")
+    e.add_argument("--paths", help="an action log (.ndjson) or a folder of them")
+    e.add_argument("--suite", choices=["standard"], help="a built-in suite on held-out seeds")
+    e.add_argument("--out", help="report JSON")
+    e.add_argument("--plot", help="report PNG: PSNR against tick, model and baselines")
+    e.add_argument("--strip", help="PNG strip of generated frames over ground truth along a loop")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=cmd_eval)
+
     b = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_cmd", required=True)
     br = b.add_parser("render", help="ground-truth RGB-D frames/s at several resolutions")
     br.add_argument("--scene", help="scene file or bundled name (default: default)")
     br.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
     br.add_argument("--frames", type=int, default=384, help="frames timed per size (default: 384)")
     br.set_defaults(func=cmd_bench_render)
+    bs = b.add_parser("step", help="ms per generator step with the torch network (geometry and memory included)")
+    bs.add_argument("--checkpoint", default=str(BUNDLED))
+    bs.add_argument("--scene", help="scene file or bundled name (default: default)")
+    bs.add_argument("--steps", type=int, default=300)
+    bs.add_argument("--threads", type=int, default=2)
+    bs.set_defaults(func=cmd_bench_step)
     return p
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from worldgen.actionlog import ActionLogError
+    from worldgen.model.checkpoint import CheckpointError
+    from worldgen.model.evaluate import EvalError
     from worldgen.procedural.dataset import DatasetError
     from worldgen.procedural.spec import SpecError
     try:
         return args.func(args) or 0
-    except (SpecError, DatasetError, ActionLogError, FileNotFoundError) as e:
+    except EvalError as e:
+        print(f"worldloop: evaluation failed: {e}", file=sys.stderr)
+        return 1
+    except (SpecError, DatasetError, ActionLogError, CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"worldloop: error: {e}", file=sys.stderr)
         return 2
 

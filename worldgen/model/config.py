@@ -1,0 +1,46 @@
+"""The generator's configuration: one frozen dataclass, saved inside every checkpoint and export."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..poses import Intrinsics
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    res: int = 128
+    fov_y_deg: float = 70.0
+    tick_hz: float = 30.0
+    # The action range the model was trained on, per tick: forward_m, right_m, up_m, yaw_rad, pitch_rad.
+    # The runtime clamps every action to it.
+    action_max: tuple = (0.14, 0.14, 0.2, 0.06, 0.03)
+    channels: tuple = (32, 64, 128)     # U-Net widths at 1/2, 1/4 and 1/8 of the resolution
+    blocks: int = 1                     # residual blocks per level (twice that at the bottom)
+    film_hidden: int = 64
+    memory_size: int = 256              # keyframes kept; the oldest is evicted first
+    memory_topk: int = 2                # keyframes splatted into each new view
+    keyframe_min_move_m: float = 1.5    # a frame becomes a keyframe only if no keyframe is this close...
+    keyframe_min_turn_rad: float = 0.35  # ...and within this angle of its view
+    far_m: float = 1000.0
+
+    @property
+    def intrinsics(self) -> Intrinsics:
+        return Intrinsics(self.res, self.res, self.fov_y_deg)
+
+    def clamp_action(self, a: np.ndarray) -> np.ndarray:
+        m = np.asarray(self.action_max)
+        return np.clip(a, -m, m)
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @staticmethod
+    def from_dict(d: dict, src: str = "<config>") -> "ModelConfig":
+        fields = {f.name: f for f in dataclasses.fields(ModelConfig)}
+        unknown = set(d) - set(fields)
+        if unknown:
+            raise ValueError(f"{src}: unknown model config key(s) {', '.join(sorted(unknown))}")
+        return ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})

@@ -1,0 +1,161 @@
+"""The generator's step, shared by training, evaluation, export and the runtime.
+
+A step is three parts: `prepare` (numpy: clamp the action, warp the previous frame and the retrieved memory
+keyframes to the new pose, build the network's inputs), the network (torch, ONNX Runtime or TensorRT: any
+callable from inputs to outputs), and `finish` (numpy: decode the outputs into a Frame, update the state).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..poses import Action, Frame, Pose, apply_action
+from .config import ModelConfig
+from .geometry import Camera, Warped, fill_cracks, plucker_map, splat
+from .memory import SpatialMemory
+
+IN_CHANNELS = 24
+OUT_CHANNELS = 4
+REVISIT_OVERLAP = 0.9  # a keyframe seeing this much of the new view makes it a revisit: memory decides
+MOMENT_SCALE = 10.0   # Plucker moments of a one-tick move are a few centimetres; bring them near unit size
+STATE_FORMAT = "worldloop.generator_state"
+STATE_VERSION = 1
+
+
+def rgb_to_float(rgb: np.ndarray) -> np.ndarray:
+    """uint8 [0, 255] -> float32 [0, 1]: the one place frames become floats."""
+    return rgb.astype(np.float32) * (1.0 / 255.0)
+
+
+def rgb_to_uint8(rgb: np.ndarray) -> np.ndarray:
+    """float [0, 1] -> uint8, rounded: the one place floats become frames."""
+    return np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
+
+
+def encode_depth(depth_m: np.ndarray, far_m: float) -> np.ndarray:
+    """Metres -> log depth in about [-0.4, 1] (1 = the sky)."""
+    return (np.log(np.clip(depth_m, 0.05, far_m)) / np.log(far_m)).astype(np.float32)
+
+
+def decode_depth(enc: np.ndarray, far_m: float) -> np.ndarray:
+    return np.clip(np.exp(enc.astype(np.float64) * np.log(far_m)), 0.05, far_m).astype(np.float32)
+
+
+@dataclass
+class Prepared:
+    inputs: np.ndarray      # (IN_CHANNELS, H, W) float32
+    action: np.ndarray      # (5,) float32, normalised by the trained range to [-1, 1]
+    base_rgb: np.ndarray    # (H, W, 3) float32 [0, 1]: the warp the network corrects
+    base_denc: np.ndarray   # (H, W) float32 encoded depth
+    pose: Pose              # the new pose
+    action_clamped: np.ndarray  # (5,) float64, the action actually applied
+
+
+def assemble(cfg: ModelConfig, prev_rgb: np.ndarray, prev_depth: np.ndarray, wp: Warped, wm: Warped,
+             plucker: np.ndarray, revisit: bool = False):
+    """Network inputs and the base image. Memory wins unless the previous frame's warp sees a clearly nearer
+    surface (something the keyframe did not see); on a revisit memory wins wherever it is valid, so a place
+    looks as it did the first time."""
+    far = cfg.far_m
+    use_mem = wm.valid & (~wp.valid | (wp.depth >= 0.85 * wm.depth) | revisit)
+    use_warp = wp.valid & ~use_mem
+    base_rgb = np.where(use_mem[..., None], wm.rgb, np.where(use_warp[..., None], wp.rgb, prev_rgb))
+    base_d = np.where(use_mem, wm.depth, np.where(use_warp, wp.depth, prev_depth))
+    base_denc = encode_depth(base_d, far)
+    chans = [base_rgb, base_denc[..., None],
+             wp.rgb, (encode_depth(wp.depth, far) * wp.valid)[..., None], wp.valid[..., None],
+             wm.rgb, (encode_depth(wm.depth, far) * wm.valid)[..., None], wm.valid[..., None],
+             prev_rgb, encode_depth(prev_depth, far)[..., None],
+             plucker[..., :3], plucker[..., 3:] * MOMENT_SCALE]
+    x = np.concatenate([c.astype(np.float32) for c in chans], axis=-1)
+    return np.ascontiguousarray(x.transpose(2, 0, 1)), base_rgb.astype(np.float32), base_denc
+
+
+class GeneratorState:
+    """Everything a generator needs to continue: tick, pose, previous frame, memory, random state."""
+
+    def __init__(self, cfg: ModelConfig, cam: Camera, frame: Frame, seed: int = 0):
+        self.cfg, self.cam = cfg, cam
+        self.tick = 0
+        self.pose = frame.pose
+        self.rgb = frame.rgb.copy()
+        self.depth = frame.depth.astype(np.float32, copy=True)
+        self.memory = SpatialMemory(cfg, cam)
+        self.memory.insert_if_novel(self.rgb, self.depth, self.pose)
+        self.rng = np.random.Generator(np.random.PCG64(seed))
+
+    def frame(self) -> Frame:
+        return Frame(self.rgb, self.depth, self.pose)
+
+    def export(self) -> tuple[dict[str, np.ndarray], dict]:
+        """(arrays, json-able meta): the full state, for saves; no pickle."""
+        arrays = {"prev_rgb": self.rgb, "prev_depth": self.depth, **self.memory.to_arrays()}
+        meta = {"format": STATE_FORMAT, "version": STATE_VERSION, "tick": self.tick,
+                "pose": list(self.pose.as_array()), "rng": self.rng.bit_generator.state}
+        return arrays, json.loads(json.dumps(meta))
+
+    def restore(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        self.tick = int(meta["tick"])
+        self.pose = Pose.from_array(meta["pose"])
+        self.rgb = arrays["prev_rgb"].copy()
+        self.depth = arrays["prev_depth"].copy()
+        self.memory.load_arrays(arrays)
+        self.rng.bit_generator.state = meta["rng"]
+
+
+def prepare(state: GeneratorState, action: Action | np.ndarray) -> Prepared:
+    """Clamp the action, warp the previous frame and the best memory keyframes to the new pose."""
+    a = state.cfg.clamp_action(action.as_array() if isinstance(action, Action) else np.asarray(action, np.float64))
+    new_pose = apply_action(state.pose, Action.from_array(a))
+    mem = state.memory
+    found = mem.retrieve(new_pose)
+    keys = [(rgb_to_float(mem.rgb[i]), mem.depth[i], mem.poses[i]) for i, _ in found]
+    revisit = bool(found) and found[0][1] >= REVISIT_OVERLAP
+    return prepare_arrays(state.cfg, state.cam, rgb_to_float(state.rgb), state.depth, state.pose, keys, a,
+                          revisit)
+
+
+def warp_keyframes(cfg: ModelConfig, cam: Camera, keyframes: list, pose: Pose) -> Warped:
+    """Keyframes (best first) warped to `pose`; each fills only what the better ones left empty, so the
+    keyframe that matches the view best, the first visit on a tie, decides what a revisited place looks like."""
+    h = w = cfg.res
+    rgb, depth = np.zeros((h, w, 3), np.float32), np.zeros((h, w), np.float32)
+    valid = np.zeros((h, w), bool)
+    for key in keyframes:
+        wk = fill_cracks(splat(cam, [key], pose))
+        take = wk.valid & ~valid
+        rgb[take], depth[take] = wk.rgb[take], wk.depth[take]
+        valid |= take
+    return Warped(rgb, depth, valid)
+
+
+def prepare_arrays(cfg: ModelConfig, cam: Camera, prev_rgb: np.ndarray, prev_depth: np.ndarray, prev_pose: Pose,
+                   keyframes: list, action: np.ndarray, revisit: bool = False) -> Prepared:
+    """The network's inputs from plain arrays: prev_rgb float32 [0, 1], depth metres, keyframes as
+    (rgb float32, depth, pose) tuples, and an action already clamped to the trained range."""
+    new_pose = apply_action(prev_pose, Action.from_array(action))
+    wp = fill_cracks(splat(cam, [(prev_rgb, prev_depth, prev_pose)], new_pose))
+    wm = warp_keyframes(cfg, cam, keyframes, new_pose)
+    x, base_rgb, base_denc = assemble(cfg, prev_rgb, prev_depth, wp, wm, plucker_map(cam, prev_pose, new_pose),
+                                      revisit)
+    act = (np.asarray(action) / np.asarray(cfg.action_max)).astype(np.float32)
+    return Prepared(x, act, base_rgb, base_denc, new_pose, np.asarray(action, np.float64))
+
+
+def decode(cfg: ModelConfig, prep: Prepared, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Network output (4, H, W) -> RGB uint8 and depth metres: a correction over the base warp."""
+    if not np.isfinite(out).all():
+        raise FloatingPointError("the network produced NaN or Inf")
+    rgb = rgb_to_uint8(prep.base_rgb + out[:3].transpose(1, 2, 0))
+    depth = decode_depth(prep.base_denc + out[3], cfg.far_m)
+    return rgb, depth
+
+
+def finish(state: GeneratorState, prep: Prepared, out: np.ndarray) -> Frame:
+    rgb, depth = decode(state.cfg, prep, out)
+    state.rgb, state.depth, state.pose = rgb, depth, prep.pose
+    state.tick += 1
+    state.memory.insert_if_novel(rgb, depth, prep.pose)
+    return Frame(rgb, depth, prep.pose)
