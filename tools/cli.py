@@ -106,9 +106,78 @@ def cmd_bench_step(args):
           f"finish {r['finish_p50_ms']:.1f} ms; {r['memory_keyframes']} keyframes in memory at the end")
 
 
+def cmd_play(args):
+    from runtime.app import Game, PlayOptions, has_display, run_headless, summary_line
+    from runtime.backends import select_backend
+    from runtime.bindings import Bindings, load_bindings
+    from runtime.session import Session
+    from worldgen.actionlog import read_action_log
+    from worldgen.procedural.spec import spec_from_dict
+    if not args.headless and not has_display():
+        print("worldloop: no display found (DISPLAY is not set). Run headless instead: "
+              "worldloop play --headless --ticks 300 --video out/play.mp4", file=sys.stderr)
+        return 2
+    backend, why = select_backend(args.backend)
+    print(why)
+    checkpoint = args.checkpoint or str(BUNDLED)
+    if backend == "oracle" and args.checkpoint is None and not BUNDLED.exists():
+        checkpoint = None          # the oracle needs a model only for its resolution and action range
+    spec, start, actions = _scene(args.scene), None, None
+    if args.replay:
+        log = read_action_log(args.replay)
+        spec, start, actions = spec_from_dict(log.scene, f"{args.replay}:scene"), log.start, \
+            [a.as_array() for a in log.actions]
+
+    def make_session():
+        return Session(backend, checkpoint, spec, record=args.record, load=args.load, start_pose=start)
+
+    if args.headless:
+        session = make_session()
+        ticks = args.ticks if args.ticks is not None else (len(actions) if actions is not None else 300)
+        result = run_headless(session, ticks, actions, args.video, size=args.window or (512, 512), hud=args.hud)
+        paths = session.close()
+        if paths:
+            print(f"recorded {paths[0]} and {paths[1]}")
+        print(summary_line(result))
+        return 0
+    bindings = load_bindings(args.bindings) if args.bindings else Bindings()
+    opts = PlayOptions(window=args.window or (960, 720), fullscreen=args.fullscreen, input_source=args.input)
+    result = Game(make_session, bindings, opts, actions).run()
+    print(summary_line(result))
+    return 0
+
+
+def _window(text: str):
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+        assert 64 <= w <= 8192 and 64 <= h <= 8192
+        return w, h
+    except (ValueError, AssertionError):
+        raise argparse.ArgumentTypeError(f"--window wants WxH such as 960x720, got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="worldloop", description="Explore worlds that a neural network generates.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    pl = sub.add_parser("play", help="play a generated world in a window (or headless to a video)")
+    pl.add_argument("scene", nargs="?", help="scene TOML file or bundled scene name (default: default)")
+    pl.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch", "trt", "oracle"],
+                    help="generator backend; auto picks TensorRT on an NVIDIA GPU, else ONNX Runtime, else torch")
+    pl.add_argument("--checkpoint", help="model checkpoint (default: the bundled model)")
+    pl.add_argument("--load", help="start from a save game (.wlsave)")
+    pl.add_argument("--record", help="write OUT.ndjson (the actions) and OUT.mp4 (the frames)")
+    pl.add_argument("--replay", help="play back an action log (.ndjson)")
+    pl.add_argument("--headless", action="store_true", help="no window: render offscreen")
+    pl.add_argument("--ticks", type=int, help="with --headless: ticks to run (default: the replay's length or 300)")
+    pl.add_argument("--video", help="with --headless: write what the display shows to this mp4")
+    pl.add_argument("--hud", action="store_true", help="with --headless: draw the HUD into the video")
+    pl.add_argument("--fullscreen", action="store_true")
+    pl.add_argument("--window", type=_window, help="window size WxH (default 960x720; headless 512x512)")
+    pl.add_argument("--bindings", help="key bindings TOML (see docs/formats.md)")
+    pl.add_argument("--input", default="pygame", choices=["pygame", "pynput"],
+                    help="pynput listens globally: for kiosks and VR, where the window may not have focus")
+    pl.set_defaults(func=cmd_play)
 
     f = sub.add_parser("flythrough", help="render a walk through a scene to an mp4 and a contact sheet")
     f.add_argument("scene", nargs="?", help="scene TOML file or bundled scene name (default: default)")
@@ -176,12 +245,15 @@ def main(argv=None) -> int:
     from worldgen.model.evaluate import EvalError
     from worldgen.procedural.dataset import DatasetError
     from worldgen.procedural.spec import SpecError
+    from runtime.backends import BackendUnavailable
+    from runtime.saves import SaveError
     try:
         return args.func(args) or 0
     except EvalError as e:
         print(f"worldloop: evaluation failed: {e}", file=sys.stderr)
         return 1
-    except (SpecError, DatasetError, ActionLogError, CheckpointError, FileNotFoundError, ValueError) as e:
+    except (SpecError, DatasetError, ActionLogError, CheckpointError, SaveError, BackendUnavailable,
+            FileNotFoundError, ValueError) as e:
         print(f"worldloop: error: {e}", file=sys.stderr)
         return 2
 

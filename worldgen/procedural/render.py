@@ -28,6 +28,13 @@ class RenderConfig:
     gpu_chunks: int = 256   # chunk buffers kept on the GPU
 
 
+def make_current(ctx: moderngl.Context) -> None:
+    """Make `ctx` this thread's current GL context and leave it so: another context (the display's, or a
+    second renderer's) may have been made current since, and moderngl calls go to whichever is current.
+    (`with ctx:` would release it again on exit, leaving none current.)"""
+    ctx.__enter__()
+
+
 def _source(name: str) -> str:
     text = (SHADERS / name).read_text()
     return text.replace("#include common", (SHADERS / "common.glsl").read_text())
@@ -58,6 +65,7 @@ class GroundTruthRenderer:
         self.world = spec_or_world if isinstance(spec_or_world, World) else World(spec_or_world)
         self.config = config
         self.ctx = ctx or moderngl.create_standalone_context(backend="egl")
+        make_current(self.ctx)
         self._scene = self.ctx.program(vertex_shader=_source("scene.vert"), fragment_shader=_source("scene.frag"))
         self._sky = self.ctx.program(vertex_shader=_source("sky.vert"), fragment_shader=_source("sky.frag"))
         tri = np.array([-1, -1, 3, -1, -1, 3], np.float32)
@@ -156,6 +164,11 @@ class GroundTruthRenderer:
         w, h = intr.width, intr.height
         if not (16 <= w <= 1024 and 16 <= h <= 1024):
             raise ValueError(f"image size {w}x{h} is outside 16..1024 pixels")
+        make_current(self.ctx)
+        return self._render_batch(poses, intr)
+
+    def _render_batch(self, poses: list[Pose], intr: Intrinsics) -> tuple[np.ndarray, np.ndarray]:
+        w, h = intr.width, intr.height
         cols = max(1, min(len(poses), MAX_FBO_PX // w))
         per_pass = cols * max(1, MAX_FBO_PX // h)
         rgbs, depths = [], []
@@ -179,6 +192,7 @@ class GroundTruthRenderer:
         return np.ascontiguousarray(np.stack(rgbs)), np.ascontiguousarray(np.stack(depths))
 
     def release(self):
+        make_current(self.ctx)
         for vbo, vao in self._gpu.values():
             vao.release()
             vbo.release()

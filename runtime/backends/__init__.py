@@ -1,0 +1,59 @@
+"""Generator backends behind one interface, and `auto` selection.
+
+Every backend: `start(spec, pose=None) -> Frame`, `step(action) -> Frame`, `export_state() -> (arrays, meta)`,
+`import_state(arrays, meta)`, plus `name`, `config` (a ModelConfig: resolution, tick rate, action range) and
+`model_id` (what a save must match). oracle is the procedural renderer itself; torch, onnx and trt run the
+neural generator and see only their start frame, the actions and their own outputs.
+"""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+
+BACKENDS = ("oracle", "torch", "onnx", "trt")
+
+
+class BackendUnavailable(RuntimeError):
+    """A backend that cannot run here; the message says what is missing and what to do."""
+
+
+def cuda_gpu_present() -> bool:
+    return shutil.which("nvidia-smi") is not None and importlib.util.find_spec("tensorrt") is not None
+
+
+def select_backend(requested: str) -> tuple[str, str]:
+    """(backend, reason). auto: TensorRT with a CUDA GPU and tensorrt, else ONNX Runtime on the CPU."""
+    if requested != "auto":
+        return requested, f"backend {requested}: asked for with --backend"
+    if importlib.util.find_spec("tensorrt") is None:
+        why = "the tensorrt package is not installed (pip install 'worldloop[trt]')"
+    elif shutil.which("nvidia-smi") is None:
+        why = "no NVIDIA GPU found (nvidia-smi missing)"
+    else:
+        return "trt", "backend trt: a CUDA GPU and tensorrt are present"
+    if importlib.util.find_spec("onnxruntime") is not None and _onnx_backend_ready():
+        return "onnx", f"backend onnx: ONNX Runtime on the CPU, because {why}"
+    return "torch", f"backend torch: torch eager on the CPU, because {why} and the ONNX backend is not built yet"
+
+
+def _onnx_backend_ready() -> bool:
+    return importlib.util.find_spec("runtime.backends.onnx_backend") is not None
+
+
+def make_generator(name: str, checkpoint=None):
+    """Construct a backend by name; raises BackendUnavailable with a one-line reason."""
+    if name == "oracle":
+        from .oracle import OracleGenerator
+        return OracleGenerator(checkpoint)
+    if name == "torch":
+        from .torch_backend import TorchGenerator
+        return TorchGenerator(checkpoint)
+    if name == "onnx":
+        if not _onnx_backend_ready():
+            raise BackendUnavailable("the onnx backend is not part of this build yet; use --backend torch")
+        from .onnx_backend import OnnxGenerator
+        return OnnxGenerator(checkpoint)
+    if name == "trt":
+        raise BackendUnavailable("the trt backend needs an NVIDIA GPU and pip install 'worldloop[trt]'; "
+                                 "it is not part of this build yet")
+    raise BackendUnavailable(f"unknown backend '{name}' (known: {', '.join(BACKENDS)})")

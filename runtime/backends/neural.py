@@ -1,0 +1,48 @@
+"""What the neural backends share: a start frame from the scene, then the generator's own step."""
+from __future__ import annotations
+
+import moderngl
+
+from worldgen.files import sha256_file
+from worldgen.model.checkpoint import model_id, paths
+from worldgen.model.generator import NeuralGenerator
+from worldgen.poses import Frame, Pose
+from worldgen.procedural.render import GroundTruthRenderer
+from worldgen.procedural.spec import SceneSpec
+
+
+class NeuralBackend:
+    """Subclasses set self.config, self.net (numpy callable), self.side (checkpoint sidecar) and name."""
+
+    name = "neural"
+
+    def _init_common(self, checkpoint, side: dict):
+        self.side = side
+        self.model_id = model_id(side)
+        self.model_sha256 = sha256_file(paths(checkpoint)[0])
+        self.gen = NeuralGenerator(self.config, self.net)
+
+    def start(self, spec: SceneSpec, pose: Pose | None = None) -> Frame:
+        """Render the start frame once (the only ground truth a neural backend ever sees), then generate."""
+        ctx = moderngl.create_standalone_context(backend="egl")
+        r = GroundTruthRenderer(spec, ctx=ctx)
+        pose = pose or r.world.spawn_pose()
+        frame = r.render(pose, self.config.intrinsics)
+        r.release()
+        ctx.release()
+        return self.gen.start(frame)
+
+    def step(self, action) -> Frame:
+        return self.gen.step(action)
+
+    def current_frame(self) -> Frame:
+        return self.gen.state.frame()
+
+    def export_state(self):
+        return self.gen.export_state()
+
+    def import_state(self, arrays, meta) -> Frame:
+        if self.gen.state is None:
+            raise RuntimeError("start the generator before importing a state")
+        self.gen.restore_state(arrays, meta)
+        return self.gen.state.frame()

@@ -1,0 +1,55 @@
+"""The oracle backend: the procedural ground-truth renderer at the pose the actions lead to."""
+from __future__ import annotations
+
+import numpy as np
+
+from worldgen.model.config import ModelConfig
+from worldgen.poses import Action, Frame, Pose, apply_action
+from worldgen.procedural.render import GroundTruthRenderer
+from worldgen.procedural.spec import SceneSpec
+
+
+def model_config_for(checkpoint) -> ModelConfig:
+    """The oracle mimics a model's resolution, tick rate and action range (the bundled one by default)."""
+    if checkpoint is None:
+        return ModelConfig()
+    from worldgen.model.checkpoint import load_checkpoint
+    return load_checkpoint(checkpoint)[0]
+
+
+class OracleGenerator:
+    name = "oracle"
+    model_id = "oracle"
+    model_sha256 = ""
+
+    def __init__(self, checkpoint=None, ctx=None):
+        self.config = model_config_for(checkpoint)
+        self.ctx = ctx
+        self.renderer: GroundTruthRenderer | None = None
+        self.pose: Pose | None = None
+        self.tick = 0
+
+    def start(self, spec: SceneSpec, pose: Pose | None = None) -> Frame:
+        if self.renderer is not None:
+            self.renderer.release()
+        self.renderer = GroundTruthRenderer(spec, ctx=self.ctx)
+        self.pose = pose or self.renderer.world.spawn_pose()
+        self.tick = 0
+        return self.renderer.render(self.pose, self.config.intrinsics)
+
+    def step(self, action) -> Frame:
+        a = self.config.clamp_action(np.asarray(action, np.float64))
+        self.pose = apply_action(self.pose, Action.from_array(a))
+        self.tick += 1
+        return self.renderer.render(self.pose, self.config.intrinsics)
+
+    def current_frame(self) -> Frame:
+        return self.renderer.render(self.pose, self.config.intrinsics)
+
+    def export_state(self):
+        return {}, {"tick": self.tick, "pose": list(self.pose.as_array())}
+
+    def import_state(self, arrays, meta) -> Frame:
+        self.tick = int(meta["tick"])
+        self.pose = Pose.from_array(meta["pose"])
+        return self.current_frame()

@@ -1,0 +1,17 @@
+"""The torch backend: the checkpoint's network in torch eager mode on the CPU."""
+from __future__ import annotations
+
+from worldgen.model.generator import TorchNet, load_torch_net
+
+from .neural import NeuralBackend
+
+
+class TorchGenerator(NeuralBackend):
+    name = "torch"
+
+    def __init__(self, checkpoint, threads: int = 2):
+        import torch
+        torch.set_num_threads(threads)
+        self.config, net, side = load_torch_net(checkpoint)
+        self.net = TorchNet(net)
+        self._init_common(checkpoint, side)

@@ -1,0 +1,30 @@
+"""Recording: the action log (NDJSON) of every tick, and an mp4 of the generated frames."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from worldgen.actionlog import ActionLog, write_action_log
+from worldgen.poses import Action, Pose
+from worldgen.video import VideoWriter
+
+
+class Recorder:
+    """`OUT` gives OUT.ndjson and OUT.mp4 (a given suffix is replaced)."""
+
+    def __init__(self, out, scene: dict, start: Pose, tick_hz: float, res: int, meta: dict | None = None):
+        base = Path(out)
+        base = base.with_suffix("") if base.suffix in (".ndjson", ".mp4") else base
+        self.log_path, self.video_path = base.with_suffix(".ndjson"), base.with_suffix(".mp4")
+        self.log = ActionLog(scene, start, [], tick_hz, "recording", meta or {})
+        self.video = VideoWriter(self.video_path, res, res, tick_hz)
+
+    def add(self, action: np.ndarray, rgb: np.ndarray) -> None:
+        self.log.actions.append(Action.from_array(action))
+        self.video.write(rgb)
+
+    def close(self) -> tuple[Path, Path]:
+        write_action_log(self.log, self.log_path)
+        self.video.close()
+        return self.log_path, self.video_path

@@ -1,0 +1,71 @@
+"""Save games: everything needed to continue exactly, in one versioned file, written atomically, no pickle.
+
+A save (.wlsave) is an uncompressed zip written by numpy (np.savez): the generator state's arrays under
+`gen.<name>`, and `meta_json`, a JSON document with the format, version, scene spec, model id and sha256,
+tick, pose, the generator state's own meta, and the sha256 of every array (so an altered file is caught).
+The same save loads on every neural backend (torch, onnx, trt): the state is the model's, not the backend's.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from worldgen.files import temp_path_for
+
+FORMAT = "worldloop.save"
+VERSION = 1
+
+
+class SaveError(ValueError):
+    """A save that cannot be loaded; the message names the file and what is wrong."""
+
+
+def _digest(a: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes() + str(a.dtype).encode() + str(a.shape).encode()).hexdigest()
+
+
+def write_save(path, scene: dict, model_id: str, model_sha256: str, backend: str, arrays: dict, gen_meta: dict,
+               extra: dict | None = None) -> Path:
+    path = Path(path)
+    meta = {"format": FORMAT, "version": VERSION, "scene": scene, "model_id": model_id,
+            "model_sha256": model_sha256, "saved_by_backend": backend, "generator": gen_meta,
+            "tick": gen_meta.get("tick"), "pose": gen_meta.get("pose"),
+            "arrays": {k: _digest(v) for k, v in arrays.items()}, **(extra or {})}
+    tmp = temp_path_for(path.with_suffix(".npz"))
+    with open(tmp, "wb") as f:
+        np.savez(f, meta_json=np.array(json.dumps(meta)), **{f"gen.{k}": v for k, v in arrays.items()})
+    tmp.replace(path)
+    return path
+
+
+def read_save(path, expect_model_id: str | None = None) -> tuple[dict, dict]:
+    """(meta, arrays) of a save; SaveError if it is truncated, altered, newer, or for another model."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "meta_json" not in z.files:
+                raise SaveError(f"{path}: not a worldloop save (no meta_json)")
+            meta = json.loads(str(z["meta_json"]))
+            arrays = {k[4:]: z[k] for k in z.files if k.startswith("gen.")}
+    except FileNotFoundError:
+        raise SaveError(f"{path}: no such save file") from None
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, json.JSONDecodeError) as e:
+        if isinstance(e, SaveError):
+            raise
+        raise SaveError(f"{path}: unreadable (truncated or not a save): {e.__class__.__name__}") from None
+    if meta.get("format") != FORMAT:
+        raise SaveError(f"{path}: field format must be '{FORMAT}'")
+    if not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
+        raise SaveError(f"{path}: version {meta.get('version')!r} was written by a newer worldloop "
+                        f"(this one reads up to {VERSION})")
+    if expect_model_id is not None and meta.get("model_id") != expect_model_id:
+        raise SaveError(f"{path}: made with model {meta.get('model_id')!r}, but the running model is "
+                        f"{expect_model_id!r}")
+    digests = meta.get("arrays", {})
+    if set(digests) != set(arrays) or any(_digest(arrays[k]) != d for k, d in digests.items()):
+        raise SaveError(f"{path}: the generator state does not match its checksums (file altered)")
+    return meta, arrays
