@@ -84,6 +84,79 @@ def hud_lines(backend: str, fps: float, tick_hz: float, gen_ms: float, pose: Pos
             "F5 save  F9 load  F12 screenshot  Backspace reset  F1 hide", *(extra or [])]
 
 
+class LoopCore:
+    """One display frame's update and draw, shared by the window and the headless loop benchmark."""
+
+    def __init__(self, worker, display, mapper: ActionMapper, state: InputState, fixed: FixedStep,
+                 save_dir: str = "saves", replay: ScriptedInput | None = None, show_hud: bool = True):
+        self.worker, self.display, self.mapper, self.state, self.fixed = worker, display, mapper, state, fixed
+        self.cfg = worker.session.config
+        self.save_dir, self.replay, self.hud_on = Path(save_dir), replay, show_hud
+        pub = worker.take()
+        display.show(pub.frame)
+        self.sent, self.shown = pub.frame.pose, pub.serial
+        self.paused, self.messages, self.ticks_sent = False, [], 0
+        self.fps, self.tick_rate, self.step_ms = 0.0, 0.0, 0.0
+        self._rate_t0, self._rate_n, self._hud, self._hud_t = None, 0, None, -1.0
+
+    def update(self, frame_s: float, now: float) -> list[str]:
+        """Input commands, due ticks sent to the generator, the newest frame taken. Returns the commands
+        that belong to the caller (screenshot, quit)."""
+        left, step_once = [], False
+        for cmd in self.state.take_events():
+            if cmd == "pause":
+                self.paused = not self.paused
+            elif cmd == "step":
+                step_once = True
+            elif cmd == "hud":
+                self.hud_on = not self.hud_on
+            elif cmd == "save":
+                self.worker.send("save", self.save_dir / "quicksave.wlsave")
+            elif cmd == "load":
+                self.worker.send("load", self.worker.session.last_save or self.save_dir / "quicksave.wlsave")
+            elif cmd == "reset":
+                self.worker.send("reset")
+            else:
+                left.append(cmd)
+        due = (0 if self.paused else self.fixed.advance(frame_s)) + (1 if step_once else 0)
+        for _ in range(due):
+            if self.worker.pending() >= MAX_IN_FLIGHT:
+                break                       # the model is behind: drop this tick instead of queueing it
+            a = self.replay.next_action() if self.replay else self.mapper.tick_action(self.state)
+            a = self.cfg.clamp_action(a)
+            self.sent = apply_action(self.sent, Action.from_array(a))
+            self.worker.send("step", a)
+            self.ticks_sent += 1
+        pub = self.worker.take()
+        self.messages = (self.messages + pub.messages)[-3:]
+        if pub.serial != self.shown:
+            self.display.show(pub.frame)
+            self.shown = pub.serial
+            self._rate_n += 1
+        if pub.resync:
+            self.sent = pub.frame.pose
+        self.step_ms = pub.step_ms
+        if self._rate_t0 is None or now - self._rate_t0 >= 1.0:
+            if self._rate_t0 is not None:
+                self.tick_rate = self._rate_n / (now - self._rate_t0)
+            self._rate_t0, self._rate_n = now, 0
+        self.fps = 0.9 * self.fps + 0.1 / max(frame_s, 1e-6)
+        return left
+
+    def view(self) -> Pose:
+        return view_pose(self.sent, self.mapper.look_delta(self.state))
+
+    def draw(self, target, size, now: float) -> None:
+        view = self.view()
+        if self.hud_on and now - self._hud_t >= 0.25:       # text changes four times a second, not every frame
+            backend = self.worker.session.backend
+            memory = getattr(getattr(getattr(backend, "gen", None), "state", None), "memory", None)
+            self._hud = hud_lines(backend.name, self.fps, self.tick_rate, self.step_ms, view,
+                                  len(memory) if memory is not None else 0, self.messages)
+            self._hud_t = now
+        self.display.draw(view, target, size, self._hud if self.hud_on else None)
+
+
 class Game:
     """The windowed game: initialise, then update and draw every refresh, then shut down."""
 
@@ -92,7 +165,6 @@ class Game:
         self.replay = ScriptedInput(replay_actions) if replay_actions is not None else None
         self.running = True
 
-    # -- initialise ------------------------------------------------------------------------------------------
     def _open_window(self):
         import moderngl
         import pygame
@@ -112,6 +184,7 @@ class Game:
         from .display import Display
         from .input import PygameInput, PynputInput
         from .worker import GeneratorWorker
+        # -- initialise --------------------------------------------------------------------------------------
         self._open_window()
         worker = GeneratorWorker(self.make_session)
         worker.start()
@@ -120,22 +193,16 @@ class Game:
             pygame.quit()
             raise worker.error
         cfg = worker.session.config
-        display = Display(self.ctx, cfg)
         state = InputState()
         source = PynputInput(self.bindings, state) if self.opts.input_source == "pynput" else None
         pg_input = PygameInput(self.bindings, state)
-        mapper = ActionMapper(self.bindings, cfg.tick_hz, cfg.action_max)
-        fixed = FixedStep(cfg.tick_hz)
+        core = LoopCore(worker, Display(self.ctx, cfg), ActionMapper(self.bindings, cfg.tick_hz, cfg.action_max),
+                        state, FixedStep(cfg.tick_hz), self.opts.save_dir, self.replay, self.opts.show_hud)
         clock = RealClock()
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "running", False))
-        pub = worker.take()
-        display.show(pub.frame)
-        sent, shown = pub.frame.pose, pub.serial
-        paused, hud_on, messages = False, self.opts.show_hud, []
-        fps, ticks_done, tick_rate, last = 0.0, 0, 0.0, clock.now()
-        rate_t0, rate_n = last, 0
-        # -- update / draw -----------------------------------------------------------------------------------
+        last = clock.now()
         while self.running:
+            # -- update --------------------------------------------------------------------------------------
             now = clock.now()
             frame_s, last = now - last, now
             for ev in pygame.event.get():
@@ -143,51 +210,13 @@ class Game:
                     self.size = (ev.w, ev.h)
                 elif not pg_input.handle(ev):
                     self.running = False
-            step_once = False
-            for cmd in state.take_events():
-                if cmd == "pause":
-                    paused = not paused
-                elif cmd == "step":
-                    step_once = True
-                elif cmd == "hud":
-                    hud_on = not hud_on
-                elif cmd == "quit":
+            for cmd in core.update(frame_s, now):
+                if cmd == "quit":
                     self.running = False
-                elif cmd == "save":
-                    worker.send("save", Path(self.opts.save_dir) / "quicksave.wlsave")
-                elif cmd == "load":
-                    worker.send("load", worker.session.last_save or Path(self.opts.save_dir) / "quicksave.wlsave")
-                elif cmd == "reset":
-                    worker.send("reset")
                 elif cmd == "screenshot":
-                    messages.append(self._screenshot())
-            due = 0 if paused else fixed.advance(frame_s)
-            due += 1 if step_once else 0
-            for _ in range(due):
-                if worker.pending() >= MAX_IN_FLIGHT:
-                    break                       # the model is behind: drop this tick instead of queueing it
-                a = self.replay.next_action() if self.replay else mapper.tick_action(state)
-                a = cfg.clamp_action(a)
-                sent = apply_action(sent, Action.from_array(a))
-                worker.send("step", a)
-                ticks_done += 1
-            pub = worker.take()
-            messages = (messages + pub.messages)[-3:]
-            if pub.serial != shown:
-                display.show(pub.frame)
-                shown = pub.serial
-                rate_n += 1
-            if pub.resync:
-                sent = pub.frame.pose
-            if now - rate_t0 >= 1.0:
-                tick_rate, rate_n, rate_t0 = rate_n / (now - rate_t0), 0, now
-            fps = 0.9 * fps + 0.1 / max(frame_s, 1e-6)
-            view = view_pose(sent, mapper.look_delta(state))
-            memory = len(getattr(getattr(getattr(worker.session.backend, "gen", None), "state", None),
-                                 "memory", []) or [])
-            lines = hud_lines(worker.session.backend.name, fps, tick_rate, pub.step_ms, view, memory,
-                              messages) if hud_on else None
-            display.draw(view, self.screen, self.size, lines)
+                    core.messages.append(self._screenshot())
+            # -- draw ----------------------------------------------------------------------------------------
+            core.draw(self.screen, self.size, now)
             pygame.display.flip()
             if self.replay is not None and self.replay.done and worker.pending() == 0:
                 self.running = False
@@ -200,7 +229,7 @@ class Game:
         if source is not None:
             source.stop()
         pygame.quit()
-        return {"ticks": worker.session.tick, "ticks_sent": ticks_done, "pose": list(sent.as_array())}
+        return {"ticks": worker.session.tick, "ticks_sent": core.ticks_sent, "pose": list(core.sent.as_array())}
 
     def _screenshot(self) -> str:
         from PIL import Image

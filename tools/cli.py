@@ -156,6 +156,75 @@ def _window(text: str):
         raise argparse.ArgumentTypeError(f"--window wants WxH such as 960x720, got {text!r}") from None
 
 
+def cmd_bench_loop(args):
+    from runtime.bench import loop_cost, turn_latency
+    from runtime.session import Session
+    checkpoint = args.checkpoint or (str(BUNDLED) if BUNDLED.exists() else None)
+    spec = _scene(args.scene)
+    make = lambda: Session(args.backend, checkpoint, spec)  # noqa: E731
+    cost = loop_cost(make, args.frames)
+    print(f"loop cost per displayed frame (960x720, no generator): p50 {cost['p50_ms']:.2f} ms, "
+          f"p90 {cost['p90_ms']:.2f} ms over {cost['frames']} frames")
+    lat = turn_latency(make, args.trials)
+    for k in ("with_reprojection", "without_reprojection"):
+        r = lat[k]
+        print(f"turn latency {k.replace('_', ' ')} ({args.backend}): mean {r['mean_ms']:.1f} ms, "
+              f"p90 {r['p90_ms']:.1f} ms over {r['trials']} turns (one display frame = {lat['display_frame_ms']:.1f} ms)")
+
+
+def cmd_export(args):
+    from trt_engines.export import export_onnx
+    out = export_onnx(args.checkpoint, args.out)
+    print(f"wrote {out} and {out.with_suffix('.onnx.json')}")
+
+
+def cmd_engines(args):
+    from trt_engines import tensorrt_engine as te
+    cache = Path(args.engine_dir) if args.engine_dir else te.default_cache_dir()
+    if args.engines_cmd == "list":
+        rows = te.list_engines(cache)
+        print(f"{cache}: {len(rows)} engine(s)")
+        for m in rows:
+            print(f"  {m.get('key', '?')}  {m.get('precision', '?')}  {m.get('gpu', '?')}  TensorRT "
+                  f"{m.get('tensorrt', '?')}  {'ok' if m['ok'] else m.get('problem')}")
+    elif args.engines_cmd == "clean":
+        print(f"{cache}: removed {te.clean_engines(cache)} engine(s)")
+    else:
+        from runtime.backends.onnx_backend import ensure_onnx
+        onnx_path, _ = ensure_onnx(args.checkpoint)
+        try:
+            engine = te.build_engine(onnx_path, args.precision, cache)
+        except te.TensorRTUnavailable as e:
+            print(f"worldloop: {e}", file=sys.stderr)
+            return 2
+        print(f"engine {engine}")
+    return 0
+
+
+def cmd_bench_generator(args):
+    import os
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # torch's idle OpenMP threads would slow ONNX Runtime
+    from trt_engines.bench import bench_generator
+    from worldgen.procedural.noise import seed_rng
+    from worldgen.procedural.render import GroundTruthRenderer
+    from worldgen.procedural.trajectories import random_walk
+    spec = _scene(args.scene)
+    renderer = GroundTruthRenderer(spec)
+    world = renderer.world
+    traj = random_walk(world, world.spawn_pose(), args.steps + 10, seed_rng(spec.seed, 0x6E))
+    rows = bench_generator(args.checkpoint, lambda cfg: renderer.render(traj.start, cfg.intrinsics), traj.actions,
+                           args.threads)
+    print(f"generator tick (geometry + memory + network), {args.threads} threads, {args.steps} ticks of a walk")
+    print(f"{'res':>7} {'runtime':>7} {'p50 ms':>7} {'p90 ms':>7} {'net ms':>7} {'GMAC':>6} {'GMAC/s':>7}")
+    for r in rows:
+        print(f"{r['res']:>3}x{r['res']:<3} {r['runtime']:>7} {r['p50_ms']:>7.2f} {r['p90_ms']:>7.2f} "
+              f"{r['network_p50_ms']:>7.2f} {r['gmac']:>6.3f} {r['gmac_per_s']:>7.1f}")
+    for res in (64, 128):
+        t = {r["runtime"]: r for r in rows if r["res"] == res}
+        print(f"{res}x{res}: ONNX Runtime is {t['torch']['p50_ms'] / t['onnx']['p50_ms']:.2f}x faster per tick than "
+              f"torch eager ({t['torch']['network_p50_ms'] / t['onnx']['network_p50_ms']:.2f}x on the network alone)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="worldloop", description="Explore worlds that a neural network generates.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -223,12 +292,37 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=cmd_eval)
 
+    x = sub.add_parser("export", help="export the checkpoint's network to ONNX (static shapes, checked, sidecar)")
+    x.add_argument("--checkpoint", default=str(BUNDLED))
+    x.add_argument("--out", help="ONNX file (default: beside the checkpoint, X.onnx)")
+    x.set_defaults(func=cmd_export)
+
+    en = sub.add_parser("engines", help="TensorRT engines in the cache folder: build, list, clean")
+    en.add_argument("engines_cmd", choices=["build", "list", "clean"])
+    en.add_argument("--checkpoint", default=str(BUNDLED))
+    en.add_argument("--precision", default="fp16", choices=["fp16", "fp32"])
+    en.add_argument("--engine-dir", help="cache folder (default: ~/.cache/worldloop/engines)")
+    en.set_defaults(func=cmd_engines)
+
     b = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_cmd", required=True)
     br = b.add_parser("render", help="ground-truth RGB-D frames/s at several resolutions")
     br.add_argument("--scene", help="scene file or bundled name (default: default)")
     br.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
     br.add_argument("--frames", type=int, default=384, help="frames timed per size (default: 384)")
     br.set_defaults(func=cmd_bench_render)
+    bl = b.add_parser("loop", help="the loop's own cost per frame, and turn latency with and without reprojection")
+    bl.add_argument("--backend", default="torch", choices=["oracle", "torch", "onnx"])
+    bl.add_argument("--checkpoint", help="default: the bundled model")
+    bl.add_argument("--scene", help="scene file or bundled name (default: default)")
+    bl.add_argument("--frames", type=int, default=600)
+    bl.add_argument("--trials", type=int, default=20)
+    bl.set_defaults(func=cmd_bench_loop)
+    bg = b.add_parser("generator", help="ms per tick, torch eager against ONNX Runtime, at 64 and 128 px")
+    bg.add_argument("--checkpoint", default=str(BUNDLED))
+    bg.add_argument("--scene", help="scene file or bundled name (default: default)")
+    bg.add_argument("--steps", type=int, default=200)
+    bg.add_argument("--threads", type=int, default=2)
+    bg.set_defaults(func=cmd_bench_generator)
     bs = b.add_parser("step", help="ms per generator step with the torch network (geometry and memory included)")
     bs.add_argument("--checkpoint", default=str(BUNDLED))
     bs.add_argument("--scene", help="scene file or bundled name (default: default)")

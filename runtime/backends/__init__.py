@@ -31,13 +31,9 @@ def select_backend(requested: str) -> tuple[str, str]:
         why = "no NVIDIA GPU found (nvidia-smi missing)"
     else:
         return "trt", "backend trt: a CUDA GPU and tensorrt are present"
-    if importlib.util.find_spec("onnxruntime") is not None and _onnx_backend_ready():
+    if importlib.util.find_spec("onnxruntime") is not None:
         return "onnx", f"backend onnx: ONNX Runtime on the CPU, because {why}"
-    return "torch", f"backend torch: torch eager on the CPU, because {why} and the ONNX backend is not built yet"
-
-
-def _onnx_backend_ready() -> bool:
-    return importlib.util.find_spec("runtime.backends.onnx_backend") is not None
+    return "torch", f"backend torch: torch eager on the CPU, because {why} and onnxruntime is not installed"
 
 
 def make_generator(name: str, checkpoint=None):
@@ -49,11 +45,16 @@ def make_generator(name: str, checkpoint=None):
         from .torch_backend import TorchGenerator
         return TorchGenerator(checkpoint)
     if name == "onnx":
-        if not _onnx_backend_ready():
-            raise BackendUnavailable("the onnx backend is not part of this build yet; use --backend torch")
         from .onnx_backend import OnnxGenerator
         return OnnxGenerator(checkpoint)
     if name == "trt":
-        raise BackendUnavailable("the trt backend needs an NVIDIA GPU and pip install 'worldloop[trt]'; "
-                                 "it is not part of this build yet")
+        from trt_engines.tensorrt_engine import TensorRTUnavailable
+        if not cuda_gpu_present():
+            raise BackendUnavailable("the trt backend needs an NVIDIA GPU (nvidia-smi) and TensorRT "
+                                     "(pip install 'worldloop[trt]'); use --backend onnx on this machine")
+        from .trt_backend import TrtGenerator
+        try:
+            return TrtGenerator(checkpoint)
+        except TensorRTUnavailable as e:
+            raise BackendUnavailable(str(e)) from None
     raise BackendUnavailable(f"unknown backend '{name}' (known: {', '.join(BACKENDS)})")

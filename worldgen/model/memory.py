@@ -26,6 +26,7 @@ class SpatialMemory:
         self.rgb: list[np.ndarray] = []      # (H, W, 3) uint8
         self.depth: list[np.ndarray] = []    # (H, W) float32 metres
         self.poses: list[Pose] = []
+        self.ticks: list[int] = []           # the tick each keyframe was made at
 
     def __len__(self) -> int:
         return len(self.poses)
@@ -38,14 +39,15 @@ class SpatialMemory:
                 return False
         return True
 
-    def insert_if_novel(self, rgb: np.ndarray, depth: np.ndarray, pose: Pose) -> bool:
+    def insert_if_novel(self, rgb: np.ndarray, depth: np.ndarray, pose: Pose, tick: int = 0) -> bool:
         if not self.is_novel(pose):
             return False
         if len(self.poses) >= self.cfg.memory_size:
-            del self.rgb[0], self.depth[0], self.poses[0]
+            del self.rgb[0], self.depth[0], self.poses[0], self.ticks[0]
         self.rgb.append(rgb.copy())
         self.depth.append(depth.astype(np.float32, copy=True))
         self.poses.append(pose)
+        self.ticks.append(int(tick))
         return True
 
     def retrieve(self, dst: Pose, k: int | None = None) -> list[tuple[int, float]]:
@@ -67,12 +69,14 @@ class SpatialMemory:
         n, r = len(self.poses), self.cfg.res
         return {"memory_rgb": np.array(self.rgb, np.uint8).reshape(n, r, r, 3),
                 "memory_depth": np.array(self.depth, np.float32).reshape(n, r, r),
-                "memory_pose": np.array([p.as_array() for p in self.poses], np.float64).reshape(n, 5)}
+                "memory_pose": np.array([p.as_array() for p in self.poses], np.float64).reshape(n, 5),
+                "memory_tick": np.array(self.ticks, np.int64)}
 
     def load_arrays(self, a: dict[str, np.ndarray]) -> None:
         self.rgb = [x.copy() for x in a["memory_rgb"]]
         self.depth = [x.copy() for x in a["memory_depth"]]
         self.poses = [Pose.from_array(p) for p in a["memory_pose"]]
+        self.ticks = [int(t) for t in a["memory_tick"]]
 
 
 def overlap_score(cam: Camera, rays: np.ndarray, depth: np.ndarray, pose: Pose, dst: Pose) -> float:

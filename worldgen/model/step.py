@@ -18,7 +18,8 @@ from .memory import SpatialMemory
 
 IN_CHANNELS = 24
 OUT_CHANNELS = 4
-REVISIT_OVERLAP = 0.9  # a keyframe seeing this much of the new view makes it a revisit: memory decides
+REVISIT_OVERLAP = 0.9  # an old keyframe seeing this much of the new view makes it a revisit: memory decides
+REVISIT_AGE_TICKS = 60  # ...where old means at least this many ticks ago (not the walk's latest keyframe)
 MOMENT_SCALE = 10.0   # Plucker moments of a one-tick move are a few centimetres; bring them near unit size
 STATE_FORMAT = "worldloop.generator_state"
 STATE_VERSION = 1
@@ -55,11 +56,11 @@ class Prepared:
 
 def assemble(cfg: ModelConfig, prev_rgb: np.ndarray, prev_depth: np.ndarray, wp: Warped, wm: Warped,
              plucker: np.ndarray, revisit: bool = False):
-    """Network inputs and the base image. Memory wins unless the previous frame's warp sees a clearly nearer
-    surface (something the keyframe did not see); on a revisit memory wins wherever it is valid, so a place
-    looks as it did the first time."""
+    """Network inputs and the base image: the previous frame's warp (the freshest view) where it is valid,
+    memory where it is not; on a revisit memory wins wherever it is valid, so a place looks as it did the
+    first time."""
     far = cfg.far_m
-    use_mem = wm.valid & (~wp.valid | (wp.depth >= 0.85 * wm.depth) | revisit)
+    use_mem = wm.valid & (~wp.valid | revisit)
     use_warp = wp.valid & ~use_mem
     base_rgb = np.where(use_mem[..., None], wm.rgb, np.where(use_warp[..., None], wp.rgb, prev_rgb))
     base_d = np.where(use_mem, wm.depth, np.where(use_warp, wp.depth, prev_depth))
@@ -83,7 +84,7 @@ class GeneratorState:
         self.rgb = frame.rgb.copy()
         self.depth = frame.depth.astype(np.float32, copy=True)
         self.memory = SpatialMemory(cfg, cam)
-        self.memory.insert_if_novel(self.rgb, self.depth, self.pose)
+        self.memory.insert_if_novel(self.rgb, self.depth, self.pose, 0)
         self.rng = np.random.Generator(np.random.PCG64(seed))
 
     def frame(self) -> Frame:
@@ -112,9 +113,14 @@ def prepare(state: GeneratorState, action: Action | np.ndarray) -> Prepared:
     mem = state.memory
     found = mem.retrieve(new_pose)
     keys = [(rgb_to_float(mem.rgb[i]), mem.depth[i], mem.poses[i]) for i, _ in found]
-    revisit = bool(found) and found[0][1] >= REVISIT_OVERLAP
+    revisit = is_revisit([score for _, score in found], [state.tick + 1 - mem.ticks[i] for i, _ in found])
     return prepare_arrays(state.cfg, state.cam, rgb_to_float(state.rgb), state.depth, state.pose, keys, a,
                           revisit)
+
+
+def is_revisit(scores: list[float], ages_ticks: list[int]) -> bool:
+    """The best keyframe sees nearly all of the new view and was made long ago: the player came back."""
+    return bool(scores) and scores[0] >= REVISIT_OVERLAP and ages_ticks[0] >= REVISIT_AGE_TICKS
 
 
 def warp_keyframes(cfg: ModelConfig, cam: Camera, keyframes: list, pose: Pose) -> Warped:
@@ -157,5 +163,5 @@ def finish(state: GeneratorState, prep: Prepared, out: np.ndarray) -> Frame:
     rgb, depth = decode(state.cfg, prep, out)
     state.rgb, state.depth, state.pose = rgb, depth, prep.pose
     state.tick += 1
-    state.memory.insert_if_novel(rgb, depth, prep.pose)
+    state.memory.insert_if_novel(rgb, depth, prep.pose, state.tick)
     return Frame(rgb, depth, prep.pose)

@@ -23,7 +23,7 @@ from .checkpoint import save_checkpoint
 from .config import ModelConfig
 from .geometry import Camera
 from .memory import SPARSE, overlap_score
-from .step import (REVISIT_OVERLAP, GeneratorState, Prepared, encode_depth, finish, prepare, prepare_arrays,
+from .step import (GeneratorState, is_revisit, Prepared, encode_depth, finish, prepare, prepare_arrays,
                    rgb_to_float)
 
 KEYFRAME_EVERY = 6   # in teacher forcing, every 6th earlier frame of the episode stands in for a keyframe
@@ -148,7 +148,7 @@ def teacher_sample(bank: FrameBank, cfg: TrainConfig, cam: Camera, i: int, rng: 
             for j in cands[order]:
                 krgb, kdepth = _noisy(bank.rgb[j], bank.depth[j], rng, cfg.context_noise * 0.5)
                 keys.append((krgb, kdepth, bank.pose_at(j)))
-            revisit = scores[order[0]] >= REVISIT_OVERLAP
+            revisit = is_revisit([scores[order[0]]], [int(i - cands[order[0]])])
     action = mc.clamp_action(bank.action[i])
     return prepare_arrays(mc, cam, prev_rgb, prev_depth, bank.pose_at(i - 1), keys, action, revisit)
 
@@ -163,8 +163,9 @@ def rollout_start(bank: FrameBank, cfg: TrainConfig, cam: Camera, s: int) -> Gen
     state = GeneratorState(cfg.model, cam, Frame(bank.rgb[bank.ep_start[s]], bank.depth[bank.ep_start[s]],
                                                  bank.pose_at(bank.ep_start[s])))
     for j in range(bank.ep_start[s] + KEYFRAME_EVERY, s, KEYFRAME_EVERY):
-        state.memory.insert_if_novel(bank.rgb[j], bank.depth[j], bank.pose_at(j))
+        state.memory.insert_if_novel(bank.rgb[j], bank.depth[j], bank.pose_at(j), int(j - bank.ep_start[s]))
     state.rgb, state.depth, state.pose = bank.rgb[s].copy(), bank.depth[s].copy(), bank.pose_at(s)
+    state.tick = int(s - bank.ep_start[s])
     return state
 
 

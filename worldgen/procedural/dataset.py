@@ -260,7 +260,7 @@ def generate(cfg: DatasetConfig, out_dir, shard: str | None = None, workers: int
     todo = pending_scenes(out_dir, shard_indices(cfg.scenes, shard))
     bar = tqdm(total=len(todo) * cfg.frames_per_scene, unit="frame", disable=not show_progress,
                desc=f"rendering {len(todo)} scene(s)", smoothing=0.1)
-    if workers <= 1:
+    if workers <= 1 or len(todo) <= 1:
         from .render import GroundTruthRenderer
         for k in todo:
             build_scene_shard(cfg, k, out_dir, GroundTruthRenderer, bar.update)

@@ -1,0 +1,117 @@
+"""`worldloop bench loop`: the loop's own cost per displayed frame, and input-to-display latency of a turn.
+
+Both run the real LoopCore and Display offscreen (EGL), in real time. Latency: the camera stands still, a
+mouse motion is injected, and the time until a drawn frame differs (read back from the framebuffer) is taken,
+with reprojection on and off.
+"""
+from __future__ import annotations
+
+import time
+
+import moderngl
+import numpy as np
+
+from worldgen.procedural.render import make_current
+
+from .app import LoopCore
+from .bindings import Bindings
+from .clock import FixedStep, RealClock
+from .display import Display
+from .input import ActionMapper, InputState
+from .worker import GeneratorWorker, Published
+
+
+class _StillWorker:
+    """Stands in for the generator: always the same frame, no work. Measures the loop alone."""
+
+    def __init__(self, session):
+        self.session = session
+        self._pub = Published(session.frame, 0, 0.0, 1)
+
+    def pending(self) -> int:
+        return 0
+
+    def send(self, *cmd) -> None:
+        pass
+
+    def take(self) -> Published:
+        return self._pub
+
+
+def _core(worker, ctx, size):
+    cfg = worker.session.config
+    state = InputState()
+    core = LoopCore(worker, Display(ctx, cfg), ActionMapper(Bindings(), cfg.tick_hz, cfg.action_max), state,
+                    FixedStep(cfg.tick_hz))
+    target = ctx.framebuffer(color_attachments=[ctx.texture(size, 3)])
+    return core, state, target
+
+
+def loop_cost(make_session, frames: int = 600, size=(960, 720)) -> dict:
+    """ms per displayed frame of update + draw (GPU work finished), without the generator."""
+    ctx = moderngl.create_standalone_context(backend="egl")
+    session = make_session()
+    make_current(ctx)
+    core, state, target = _core(_StillWorker(session), ctx, size)
+    state.press("forward")                         # actions are mapped and sent every tick, as in play
+    clock = RealClock()
+    times, last = [], clock.now()
+    for i in range(frames):
+        t0 = clock.now()
+        core.update(t0 - last, t0)
+        last = t0
+        core.draw(target, size, t0)
+        ctx.finish()
+        times.append(clock.now() - t0)
+    ctx.release()
+    t = np.array(times[30:]) * 1000
+    return {"frames": len(t), "p50_ms": float(np.percentile(t, 50)), "p90_ms": float(np.percentile(t, 90))}
+
+
+def turn_latency(make_session, trials: int = 20, display_hz: float = 60.0, size=(480, 360)) -> dict:
+    """Seconds from a mouse motion to the first displayed frame that shows it, with and without reprojection."""
+    out = {}
+    for reproject in (True, False):
+        ctx = moderngl.create_standalone_context(backend="egl")
+        worker = GeneratorWorker(make_session)
+        worker.start()
+        worker.ready.wait()
+        if worker.error:
+            raise worker.error
+        make_current(ctx)
+        core, state, target = _core(worker, ctx, size)
+        core.display.reproject = reproject
+        clock = RealClock()
+        rng = np.random.default_rng(0)
+        lat, last = [], clock.now()
+        row = (0, size[1] // 2, size[0], 1)
+        for _ in range(trials):
+            for _ in range(int(rng.integers(10, 25))):      # settle, then inject at a random moment
+                last = _frame(core, target, size, clock, last, display_hz)
+            before = target.read(viewport=row)
+            t_in = clock.now()
+            state.move_mouse(60.0, 0.0)                     # about 8.6 degrees to the right
+            for _ in range(120):
+                last = _frame(core, target, size, clock, last, display_hz)
+                if target.read(viewport=row) != before:
+                    lat.append(clock.now() - t_in)
+                    break
+        worker.send("stop")
+        worker.join(timeout=30)
+        ctx.release()
+        ms = np.array(lat) * 1000
+        out["with_reprojection" if reproject else "without_reprojection"] = {
+            "trials": len(ms), "mean_ms": float(ms.mean()), "p90_ms": float(np.percentile(ms, 90))}
+    out["display_frame_ms"] = 1000.0 / display_hz
+    return out
+
+
+def _frame(core, target, size, clock, last, display_hz):
+    t0 = clock.now()
+    core.update(t0 - last, t0)
+    core.draw(target, size, t0)
+    core.display.ctx.finish()
+    spare = 1.0 / display_hz - (clock.now() - t0)
+    if spare > 0:
+        time.sleep(spare)
+    return t0

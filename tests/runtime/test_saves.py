@@ -1,0 +1,66 @@
+"""Save games: round trip, and clear refusals of truncated, altered, newer and foreign files."""
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from runtime.saves import SaveError, read_save, write_save
+
+
+def make(tmp_path):
+    arrays = {"prev_rgb": np.arange(48, dtype=np.uint8).reshape(4, 4, 3), "memory_pose": np.zeros((2, 5))}
+    return write_save(tmp_path / "a.wlsave", {"seed": 1}, "model-abc", "f" * 64, "torch", arrays,
+                      {"tick": 7, "pose": [0, 1, 2, 3, 0]})
+
+
+def test_round_trip(tmp_path):
+    meta, arrays = read_save(make(tmp_path), expect_model_id="model-abc")
+    assert meta["tick"] == 7 and meta["model_id"] == "model-abc" and meta["version"] == 1
+    assert arrays["prev_rgb"][1, 1, 1] == 16 and arrays["memory_pose"].shape == (2, 5)
+    assert not list(tmp_path.glob(".*tmp*"))      # the temporary file was renamed away
+
+
+def test_another_model_is_refused(tmp_path):
+    with pytest.raises(SaveError, match="model-abc.*model-xyz"):
+        read_save(make(tmp_path), expect_model_id="model-xyz")
+
+
+def test_truncated_file_is_refused(tmp_path):
+    p = make(tmp_path)
+    p.write_bytes(p.read_bytes()[:300])
+    with pytest.raises(SaveError, match="a.wlsave"):
+        read_save(p)
+
+
+def test_altered_state_is_refused(tmp_path):
+    p = make(tmp_path)
+    with np.load(p) as z:
+        d = {k: z[k] for k in z.files}
+    d["gen.prev_rgb"] = d["gen.prev_rgb"].copy()
+    d["gen.prev_rgb"][0, 0, 0] = 99
+    with open(p, "wb") as f:
+        np.savez(f, **d)
+    with pytest.raises(SaveError, match="altered"):
+        read_save(p)
+
+
+def test_newer_version_is_refused(tmp_path):
+    p = make(tmp_path)
+    with np.load(p) as z:
+        d = {k: z[k] for k in z.files}
+    meta = json.loads(str(d["meta_json"]))
+    meta["version"] = 2
+    d["meta_json"] = np.array(json.dumps(meta))
+    with open(p, "wb") as f:
+        np.savez(f, **d)
+    with pytest.raises(SaveError, match="newer worldloop"):
+        read_save(p)
+
+
+def test_not_a_save(tmp_path):
+    p = tmp_path / "x.wlsave"
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("hello.txt", "hi")
+    with pytest.raises(SaveError, match="x.wlsave"):
+        read_save(p)

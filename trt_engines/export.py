@@ -1,0 +1,78 @@
+"""ONNX export of the network the generator runs every tick: static shapes, checked, with a JSON sidecar.
+
+The exported graph is exactly `RefineNet.forward`: inputs `inputs` (1, 24, H, W) float32 and `action` (1, 5)
+float32, output `correction` (1, 4, H, W) float32. Geometry and memory stay outside, in numpy, shared with
+training and every backend.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from worldgen.files import atomic_write_text, sha256_file, temp_path_for
+from worldgen.model.checkpoint import paths as checkpoint_paths
+
+FORMAT = "worldloop.onnx"
+VERSION = 1
+OPSET = 17
+INPUTS = ("inputs", "action")
+OUTPUTS = ("correction",)
+
+
+def sidecar_path(onnx_path) -> Path:
+    return Path(onnx_path).with_suffix(".onnx.json")
+
+
+def default_onnx_path(checkpoint) -> Path:
+    """The ONNX file that belongs beside a checkpoint: X.onnx for X.json."""
+    return checkpoint_paths(checkpoint)[1].with_suffix(".onnx")
+
+
+def export_onnx(checkpoint, out=None) -> Path:
+    """Export the checkpoint's network to ONNX (written atomically) and its sidecar; returns the ONNX path."""
+    import onnx
+    import torch
+    from worldgen.model.generator import load_torch_net
+    from worldgen.model.step import IN_CHANNELS
+    cfg, net, side = load_torch_net(checkpoint)
+    out = Path(out) if out else default_onnx_path(checkpoint)
+    x = torch.zeros(1, IN_CHANNELS, cfg.res, cfg.res)
+    a = torch.zeros(1, 5)
+    tmp = temp_path_for(out)
+    with torch.no_grad():
+        torch.onnx.export(net.eval(), (x, a), str(tmp), input_names=list(INPUTS), output_names=list(OUTPUTS),
+                          opset_version=OPSET, dynamo=False, do_constant_folding=True)
+    model = onnx.load(str(tmp))
+    onnx.checker.check_model(model, full_check=True)
+    tmp.replace(out)
+    meta = {"format": FORMAT, "version": VERSION, "onnx": out.name, "onnx_sha256": sha256_file(out),
+            "checkpoint": checkpoint_paths(checkpoint)[1].name,
+            "checkpoint_weights_sha256": side["weights_sha256"], "model": cfg.to_dict(), "opset": OPSET,
+            "exporter": f"torch {torch.__version__} (TorchScript exporter)", "onnx_version": onnx.__version__,
+            "inputs": {"inputs": [1, IN_CHANNELS, cfg.res, cfg.res], "action": [1, 5]},
+            "outputs": {"correction": [1, 4, cfg.res, cfg.res]}, "dtype": "float32"}
+    atomic_write_text(sidecar_path(out), json.dumps(meta, indent=1))
+    return out
+
+
+class ExportError(ValueError):
+    """An ONNX file that does not belong to its checkpoint or is damaged."""
+
+
+def read_sidecar(onnx_path, checkpoint_weights_sha256: str | None = None) -> dict:
+    """The sidecar of an exported file, checked against the file (and the checkpoint, when given)."""
+    onnx_path = Path(onnx_path)
+    sp = sidecar_path(onnx_path)
+    try:
+        meta = json.loads(sp.read_text())
+    except FileNotFoundError:
+        raise ExportError(f"{sp}: no sidecar (export with: worldloop export --checkpoint C)") from None
+    except json.JSONDecodeError as e:
+        raise ExportError(f"{sp}: not JSON: {e}") from None
+    if meta.get("format") != FORMAT or not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
+        raise ExportError(f"{sp}: field format/version: not a {FORMAT} version <= {VERSION}")
+    if not onnx_path.exists() or sha256_file(onnx_path) != meta.get("onnx_sha256"):
+        raise ExportError(f"{onnx_path}: missing or altered (sha256 differs from {sp.name})")
+    if checkpoint_weights_sha256 and meta.get("checkpoint_weights_sha256") != checkpoint_weights_sha256:
+        raise ExportError(f"{onnx_path}: exported from other weights than the checkpoint's; export again")
+    return meta
