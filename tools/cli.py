@@ -225,6 +225,46 @@ def cmd_bench_generator(args):
               f"torch eager ({t['torch']['network_p50_ms'] / t['onnx']['network_p50_ms']:.2f}x on the network alone)")
 
 
+def cmd_scene(args):
+    from worldgen.procedural import authoring as au
+    from worldgen.procedural.spec import load_spec
+    from scenes import resolve
+    c = args.scene_cmd
+    if c == "new":
+        out = Path(args.out) if args.out else au.user_scene_dir() / f"{args.name or args.biome + str(args.seed)}.toml"
+        spec = au.new_scene(args.biome, args.seed, args.set or [], args.name or out.stem)
+        print(f"wrote {au.save_scene(spec, out)}")
+    elif c == "show":
+        spec = load_spec(resolve(args.scene))
+        rows = au.describe(spec)
+        width = max(len(k) for k, _ in rows)
+        for k, v in rows:
+            print(f"{k:<{width}}  {v}")
+    elif c == "preview":
+        spec = load_spec(resolve(args.scene))
+        out = args.out or f"{Path(str(resolve(args.scene))).stem}.png"
+        print(f"wrote {au.preview(spec, out, args.res)}")
+    elif c == "list":
+        for origin, name, path in au.list_scenes():
+            spec = load_spec(path)
+            print(f"{origin:<8} {name:<16} {spec.biome:<8} seed {spec.seed:<11} {path}")
+    elif c == "validate":
+        spec = load_spec(resolve(args.scene))
+        from worldgen.procedural.world import World
+        pose = World(spec).spawn_pose()
+        print(f"{resolve(args.scene)}: valid ({spec.biome}, seed {spec.seed}); spawn at x {pose.x:.1f} z {pose.z:.1f}")
+    elif c == "capture":
+        spec = au.capture(args.save, args.name)
+        print(f"wrote {au.save_scene(spec, args.out)}")
+    elif c == "edit":
+        from runtime.editor import run_editor
+        run_editor(resolve(args.scene), args.out)
+    elif c == "from-image":
+        from runtime.from_image import scene_from_image
+        print(f"wrote {scene_from_image(args.image, args.out, args.checkpoint or str(BUNDLED))}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="worldloop", description="Explore worlds that a neural network generates.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -247,6 +287,37 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--input", default="pygame", choices=["pygame", "pynput"],
                     help="pynput listens globally: for kiosks and VR, where the window may not have focus")
     pl.set_defaults(func=cmd_play)
+
+    sc = sub.add_parser("scene", help="make, show, preview, list, validate, edit and capture scene seeds")
+    ss = sc.add_subparsers(dest="scene_cmd", required=True)
+    s_new = ss.add_parser("new", help="a new scene from a biome's defaults")
+    s_new.add_argument("--biome", required=True, choices=["meadow", "forest", "desert", "snow", "coast", "village",
+                                                          "ruins"])
+    s_new.add_argument("--seed", type=int, required=True)
+    s_new.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override a parameter, e.g. --set terrain.amplitude_m=20 --set time_of_day_h=18")
+    s_new.add_argument("--name")
+    s_new.add_argument("--out", help="TOML file (default: the user scene folder)")
+    for name, helptext in (("show", "its parameters as a table"), ("validate", "check a scene and its spawn")):
+        p_ = ss.add_parser(name, help=helptext)
+        p_.add_argument("scene")
+    s_prev = ss.add_parser("preview", help="contact sheet: the spawn's view N/E/S/W and a top-down map")
+    s_prev.add_argument("scene")
+    s_prev.add_argument("--out")
+    s_prev.add_argument("--res", type=int, default=256)
+    ss.add_parser("list", help="bundled and user scenes")
+    s_cap = ss.add_parser("capture", help="turn a save game into a scene seed at the place the player stood")
+    s_cap.add_argument("save")
+    s_cap.add_argument("--out", required=True)
+    s_cap.add_argument("--name")
+    s_edit = ss.add_parser("edit", help="an editor window on the ground-truth world: fly, tweak, set the spawn, save")
+    s_edit.add_argument("scene")
+    s_edit.add_argument("--out", help="where S saves (default: the scene file itself for user scenes)")
+    s_img = ss.add_parser("from-image", help="a scene whose start frame is a picture (neural backends only)")
+    s_img.add_argument("image")
+    s_img.add_argument("--out", required=True)
+    s_img.add_argument("--checkpoint")
+    sc.set_defaults(func=cmd_scene)
 
     f = sub.add_parser("flythrough", help="render a walk through a scene to an mp4 and a contact sheet")
     f.add_argument("scene", nargs="?", help="scene TOML file or bundled scene name (default: default)")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The README's main command: install what is missing, then run worldloop's main job.
-# Until the runtime lands this renders a fly-through of the default scene to out/flythrough.mp4 and .png.
+# The README's main command: install what is missing, then play the bundled default scene with the bundled
+# model (`worldloop play`). Extra arguments go to `worldloop play`, e.g. `bash tools/play.sh --backend oracle`.
+# On a machine with no display, worldloop says so and shows the headless form.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
-exec .venv/bin/worldloop flythrough "$@"
+exec .venv/bin/worldloop play "$@"

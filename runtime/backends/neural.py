@@ -23,7 +23,11 @@ class NeuralBackend:
         self.gen = NeuralGenerator(self.config, self.net)
 
     def start(self, spec: SceneSpec, pose: Pose | None = None) -> Frame:
-        """Render the start frame once (the only ground truth a neural backend ever sees), then generate."""
+        """Render the start frame once (the only ground truth a neural backend ever sees), then generate.
+        A scene made from a picture starts from that picture instead."""
+        if spec.from_picture:
+            from ..from_image import picture_frame
+            return self.gen.start(picture_frame(spec, self.config.res))
         ctx = moderngl.create_standalone_context(backend="egl")
         r = GroundTruthRenderer(spec, ctx=ctx)
         pose = pose or r.world.spawn_pose()

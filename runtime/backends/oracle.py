@@ -30,6 +30,10 @@ class OracleGenerator:
         self.tick = 0
 
     def start(self, spec: SceneSpec, pose: Pose | None = None) -> Frame:
+        if spec.from_picture:
+            from . import BackendUnavailable
+            raise BackendUnavailable(f"scene '{spec.name}' starts from a picture: the oracle has no ground truth "
+                                     f"for it; play it with --backend onnx or torch")
         if self.renderer is not None:
             self.renderer.release()
         self.renderer = GroundTruthRenderer(spec, ctx=self.ctx)

@@ -32,7 +32,10 @@ def make_current(ctx: moderngl.Context) -> None:
     """Make `ctx` this thread's current GL context and leave it so: another context (the display's, or a
     second renderer's) may have been made current since, and moderngl calls go to whichever is current.
     (`with ctx:` would release it again on exit, leaving none current.)"""
-    ctx.__enter__()
+    try:
+        ctx.__enter__()
+    except Exception:  # a context glcontext cannot switch to (a window's): it is the only one in its thread
+        pass
 
 
 def _source(name: str) -> str:

@@ -75,6 +75,14 @@ class Spawn:
 
 
 @dataclass(frozen=True)
+class StartFrame:
+    """A picture to start from instead of the procedural world (made by `worldloop scene from-image`)."""
+
+    rgb: str = ""      # PNG, relative to the scene file
+    depth: str = ""    # .npy float32 metres (loaded without pickle), relative to the scene file
+
+
+@dataclass(frozen=True)
 class SceneSpec:
     seed: int
     biome: str
@@ -86,10 +94,17 @@ class SceneSpec:
     sun: Sun = Sun()
     fog: Fog = Fog()
     spawn: Spawn = Spawn()
+    start_frame: StartFrame = StartFrame()
+
+    @property
+    def from_picture(self) -> bool:
+        return bool(self.start_frame.rgb)
 
     def to_dict(self) -> dict:
         d = {"format": FORMAT, "version": VERSION}
         d.update(dataclasses.asdict(self))
+        if not self.from_picture:
+            d.pop("start_frame")
         for sect in ("sky", "sun"):
             d[sect] = {k: list(v) if isinstance(v, tuple) else v for k, v in d[sect].items()}
         return d
@@ -161,7 +176,8 @@ BIOME_DEFAULTS: dict[str, dict] = {
               "sun": {"color": [1.0, 0.88, 0.72]}},
 }
 
-SECTIONS = {"terrain": Terrain, "density": Density, "sky": Sky, "sun": Sun, "fog": Fog, "spawn": Spawn}
+SECTIONS = {"terrain": Terrain, "density": Density, "sky": Sky, "sun": Sun, "fog": Fog, "spawn": Spawn,
+            "start_frame": StartFrame}
 
 
 def _range_for(key: str):
@@ -247,7 +263,7 @@ def biome_default(biome: str, seed: int = 0) -> SceneSpec:
 
 
 def load_spec(path) -> SceneSpec:
-    """Read and validate a scene TOML file."""
+    """Read and validate a scene TOML file; a start frame's files are resolved next to it."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -255,7 +271,15 @@ def load_spec(path) -> SceneSpec:
         raise SpecError(f"{path}: no such scene file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise SpecError(f"{path}: not valid TOML: {e}") from None
-    return spec_from_dict(data, str(path))
+    spec = spec_from_dict(data, str(path))
+    if spec.from_picture:
+        sf = spec.start_frame
+        files = {k: str((path.parent / getattr(sf, k)).resolve()) for k in ("rgb", "depth")}
+        for k, f in files.items():
+            if not Path(f).exists():
+                raise SpecError(f"{path}: start_frame.{k} = {getattr(sf, k)!r}: no such file")
+        spec = dataclasses.replace(spec, start_frame=StartFrame(**files))
+    return spec
 
 
 def spec_from_toml(text: str, src: str = "<scene>") -> SceneSpec:

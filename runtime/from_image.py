@@ -1,0 +1,82 @@
+"""`worldloop scene from-image`: a scene whose start frame is a picture, with depth from the model.
+
+The picture is centre-cropped and resized to the model's resolution. Depth: the network refines a prior
+(flat ground below the horizon at eye height, sky above) the way it refines a warp, and its depth output is
+kept. The bundled model learned only procedural worlds, so on a photograph this depth is rough; the neural
+backends play from it, the oracle cannot (it has no ground truth for a picture).
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from worldgen.files import atomic_write_bytes
+from worldgen.model.geometry import SKY_DEPTH_M
+from worldgen.poses import Frame, Pose
+from worldgen.procedural.authoring import save_scene
+from worldgen.procedural.spec import SceneSpec, SpecError, StartFrame, biome_default
+from worldgen.procedural.world import EYE_HEIGHT_M
+
+START_POSE = Pose(0.0, EYE_HEIGHT_M, 0.0, 0.0, 0.0)
+
+
+def load_picture(path, res: int) -> np.ndarray:
+    """(res, res, 3) uint8: the picture's centre square, resized."""
+    try:
+        img = Image.open(path).convert("RGB")
+    except (FileNotFoundError, OSError) as e:
+        raise SpecError(f"{path}: not a readable picture ({e.__class__.__name__})") from None
+    w, h = img.size
+    s = min(w, h)
+    img = img.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+    return np.asarray(img.resize((res, res), Image.LANCZOS), np.uint8)
+
+
+def ground_prior(cfg) -> np.ndarray:
+    """Planar depth of flat ground at eye height below the horizon, sky above."""
+    intr = cfg.intrinsics
+    v = np.arange(intr.height) + 0.5 - intr.cy
+    d = np.where(v > 0.5, EYE_HEIGHT_M * intr.fy / np.maximum(v, 0.5), SKY_DEPTH_M)
+    return np.repeat(np.minimum(d, SKY_DEPTH_M)[:, None], intr.width, 1).astype(np.float32)
+
+
+def predict_depth(net, cfg, rgb: np.ndarray) -> np.ndarray:
+    """The network's depth for a picture, given as an unmoved previous frame with the ground prior."""
+    from worldgen.model.geometry import Camera
+    from worldgen.model.step import decode, prepare_arrays, rgb_to_float
+    cam = Camera(cfg.intrinsics)
+    prep = prepare_arrays(cfg, cam, rgb_to_float(rgb), ground_prior(cfg), START_POSE, [], np.zeros(5))
+    _, depth = decode(cfg, prep, net(prep.inputs[None], prep.action[None])[0])
+    return depth
+
+
+def scene_from_image(image, out, checkpoint) -> Path:
+    """Write OUT.toml, OUT.start.png and OUT.depth.npy."""
+    from worldgen.model.generator import TorchNet, load_torch_net
+    cfg, net, _ = load_torch_net(checkpoint)
+    rgb = load_picture(image, cfg.res)
+    depth = predict_depth(TorchNet(net), cfg, rgb)
+    out = Path(out)
+    png, npy = out.with_suffix(".start.png"), out.with_suffix(".depth.npy")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgb).save(png)
+    buf = io.BytesIO()
+    np.save(buf, depth, allow_pickle=False)
+    atomic_write_bytes(npy, buf.getvalue())
+    spec = dataclasses.replace(biome_default("meadow"), name=out.stem,
+                               start_frame=StartFrame(rgb=png.name, depth=npy.name))
+    return save_scene(spec, out)
+
+
+def picture_frame(spec: SceneSpec, res: int) -> Frame:
+    """The start frame of a picture scene (its files must match the model's resolution)."""
+    rgb = np.asarray(Image.open(spec.start_frame.rgb).convert("RGB"), np.uint8)
+    depth = np.load(spec.start_frame.depth, allow_pickle=False).astype(np.float32)
+    if rgb.shape != (res, res, 3) or depth.shape != (res, res):
+        raise SpecError(f"{spec.start_frame.rgb}: start frame is {rgb.shape[1]}x{rgb.shape[0]}, the model wants "
+                        f"{res}x{res}; make the scene again with this model")
+    return Frame(rgb, depth, START_POSE)
