@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from worldgen.poses import Action, Pose, apply_action
 from worldgen.video import VideoWriter
 
@@ -95,6 +97,7 @@ class LoopCore:
         pub = worker.take()
         display.show(pub.frame)
         self.sent, self.shown = pub.frame.pose, pub.serial
+        self.in_flight: list[tuple[int, np.ndarray]] = []   # (step id, action) sent and not yet generated
         self.paused, self.messages, self.ticks_sent = False, [], 0
         self.fps, self.tick_rate, self.step_ms = 0.0, 0.0, 0.0
         self._rate_t0, self._rate_n, self._hud, self._hud_t = None, 0, None, -1.0
@@ -124,17 +127,22 @@ class LoopCore:
                 break                       # the model is behind: drop this tick instead of queueing it
             a = self.replay.next_action() if self.replay else self.mapper.tick_action(self.state)
             a = self.cfg.clamp_action(a)
-            self.sent = apply_action(self.sent, Action.from_array(a))
-            self.worker.send("step", a)
             self.ticks_sent += 1
+            self.in_flight.append((self.ticks_sent, a))
+            self.worker.send("step", a, self.ticks_sent)
         pub = self.worker.take()
         self.messages = (self.messages + pub.messages)[-3:]
         if pub.serial != self.shown:
             self.display.show(pub.frame)
             self.shown = pub.serial
             self._rate_n += 1
-        if pub.resync:
-            self.sent = pub.frame.pose
+        # where the player is: the newest frame's pose moved on by the steps still being generated (this also
+        # follows a load or reset, which replace the frame between steps)
+        self.in_flight = [(i, a) for i, a in self.in_flight if i > pub.last_step]
+        pose = pub.frame.pose
+        for _, a in self.in_flight:
+            pose = apply_action(pose, Action.from_array(a))
+        self.sent = pose
         self.step_ms = pub.step_ms
         if self._rate_t0 is None or now - self._rate_t0 >= 1.0:
             if self._rate_t0 is not None:

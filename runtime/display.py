@@ -89,10 +89,10 @@ class Display:
         ctx = self.ctx
         # 1. the newest frame, reprojected to the view pose, at the internal resolution
         self.internal.use()
+        self.internal.clear(0.0, 0.0, 0.0, 1.0, depth=1.0)
         ctx.disable(moderngl.BLEND)
         self._image(self.rgb_tex, (-1, -1, 1, 1), flip=False)        # what lies outside the mesh: the old view
         if self.frame is not None and self.reproject:
-            self.internal.clear(depth=1.0)
             ctx.enable(moderngl.DEPTH_TEST)
             self.mesh_prog["u_src_to_dst"].write(src_to_dst(self.frame.pose, view_pose).T.astype("f4").tobytes())
             self.rgb_tex.use(0)
@@ -111,10 +111,23 @@ class Display:
             self._draw_hud(hud, size)
 
     def _draw_hud(self, lines: list[str], size) -> None:
+        if lines != getattr(self, "_hud_lines", None):    # text changes rarely: render it only then
+            self._render_hud(lines)
+        w, h = self._hud_tex.size
+        self.ctx.enable(moderngl.BLEND)
+        self.ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
+        x0, y1 = -1 + 2 * 8 / size[0], 1 - 2 * 8 / size[1]
+        self._image(self._hud_tex, (x0, y1 - 2 * h / size[1], x0 + 2 * w / size[0], y1), flip=False)
+        self.ctx.disable(moderngl.BLEND)
+
+    def _render_hud(self, lines: list[str]) -> None:
         import pygame
         if not pygame.font.get_init():
             pygame.font.init()
-        font = pygame.font.Font(None, 20)
+        if getattr(self, "_font", None) is None:
+            self._font = pygame.font.Font(None, 20)
+        font = self._font
+        self._hud_lines = list(lines)
         rendered = [font.render(t, True, (240, 240, 240)) for t in lines]
         w = max(s.get_width() for s in rendered) + 12
         h = sum(s.get_height() for s in rendered) + 8
@@ -130,11 +143,6 @@ class Display:
                 self._hud_tex.release()
             self._hud_tex = self.ctx.texture((w, h), 4)
         self._hud_tex.write(data)
-        self.ctx.enable(moderngl.BLEND)
-        self.ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
-        x0, y1 = -1 + 2 * 8 / size[0], 1 - 2 * 8 / size[1]
-        self._image(self._hud_tex, (x0, y1 - 2 * h / size[1], x0 + 2 * w / size[0], y1), flip=False)
-        self.ctx.disable(moderngl.BLEND)
 
 
 def read_framebuffer(fbo: moderngl.Framebuffer, size: tuple[int, int]) -> np.ndarray:

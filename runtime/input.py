@@ -73,16 +73,28 @@ class ActionMapper:
             fwd = np.clip(axis("forward", "back") - ly, -1, 1) * speed * dt
             right = np.clip(axis("right", "left") + lx, -1, 1) * speed * dt
             up = axis("up", "down") * self.b.fly_mps * dt
-            yaw, pitch = self.look_delta(state)
-            yaw += (axis("turn_left", "turn_right") - rx) * self.b.turn_rps * dt
-            pitch += (axis("look_up", "look_down") - ry) * self.b.turn_rps * dt
+            mouse_yaw, mouse_pitch = self.look_delta(state)
+            yaw = mouse_yaw + (axis("turn_left", "turn_right") - rx) * self.b.turn_rps * dt
+            pitch = mouse_pitch + (axis("look_up", "look_down") - ry) * self.b.turn_rps * dt
             a = np.array([fwd, right, up, yaw, pitch])
             clamped = np.clip(a, -self.action_max, self.action_max)
-            # what the clamp held back of the mouse stays pending for the next ticks
-            left_yaw, left_pitch = yaw - clamped[3], pitch - clamped[4]
-            state.mouse_dx = -left_yaw / self.b.mouse_sensitivity
-            state.mouse_dy = left_pitch / self.b.mouse_sensitivity * (1.0 if self.b.invert_y else -1.0)
+            # what the clamp held back of the MOUSE's turn stays pending for the next ticks (keys and sticks
+            # are rates: what they ask beyond the range is simply not done)
+            left_yaw = _held_back(mouse_yaw, yaw - clamped[3])
+            left_pitch = _held_back(mouse_pitch, pitch - clamped[4])
+            if self.b.mouse_sensitivity > 0:
+                state.mouse_dx = -left_yaw / self.b.mouse_sensitivity
+                state.mouse_dy = left_pitch / self.b.mouse_sensitivity * (1.0 if self.b.invert_y else -1.0)
+            else:
+                state.mouse_dx = state.mouse_dy = 0.0
         return clamped
+
+
+def _held_back(mouse: float, overflow: float) -> float:
+    """The part of the clamp's overflow that came from the mouse (same sign, at most the mouse's amount)."""
+    if mouse == 0.0 or overflow == 0.0 or (mouse > 0) != (overflow > 0):
+        return 0.0
+    return float(np.sign(mouse) * min(abs(mouse), abs(overflow)))
 
 
 class PygameInput:

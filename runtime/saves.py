@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -36,9 +37,14 @@ def write_save(path, scene: dict, model_id: str, model_sha256: str, backend: str
             "tick": gen_meta.get("tick"), "pose": gen_meta.get("pose"),
             "arrays": {k: _digest(v) for k, v in arrays.items()}, **(extra or {})}
     tmp = temp_path_for(path.with_suffix(".npz"))
-    with open(tmp, "wb") as f:
-        np.savez(f, meta_json=np.array(json.dumps(meta)), **{f"gen.{k}": v for k, v in arrays.items()})
-    tmp.replace(path)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, meta_json=np.array(json.dumps(meta)), **{f"gen.{k}": v for k, v in arrays.items()})
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

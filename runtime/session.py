@@ -24,13 +24,26 @@ class Session:
         self.start_pose = self.frame.pose
         self.tick = 0
         self.last_save: Path | None = None
+        self.recorder, self._record, self._segment, self.recorded = None, record, 1, []
         if load is not None:
             self.load(load)
-        self.recorder = None
         if record is not None:
-            self.recorder = Recorder(record, self.spec.to_dict(), self.frame.pose, self.config.tick_hz,
-                                     self.config.res, {"backend": self.backend.name,
-                                                       "model_id": self.backend.model_id})
+            self._start_recording()
+
+    def _start_recording(self) -> None:
+        """A recording replays from its start pose; after a load or reset a new segment (OUT-2, ...) begins."""
+        out = Path(self._record)
+        if self._segment > 1:
+            stem = out.with_suffix("") if out.suffix in (".ndjson", ".mp4") else out
+            out = stem.with_name(f"{stem.name}-{self._segment}")
+        self.recorder = Recorder(out, self.spec.to_dict(), self.frame.pose, self.config.tick_hz, self.config.res,
+                                 {"backend": self.backend.name, "model_id": self.backend.model_id})
+
+    def _next_segment(self) -> None:
+        if self.recorder is not None:
+            self.recorded.append(self.recorder.close())
+            self._segment += 1
+            self._start_recording()
 
     @property
     def config(self):
@@ -52,30 +65,41 @@ class Session:
         return self.last_save
 
     def load(self, path) -> Frame:
-        """Continue from a save; a save for another model, altered or newer, raises SaveError untouched."""
+        """Continue from a save. All or nothing: a save that is for another model, altered, newer, or fails
+        to restore raises SaveError and leaves the session as it was."""
         meta, arrays = read_save(path, expect_model_id=self.backend.model_id)
         try:
             spec = spec_from_dict(meta["scene"], f"{path}:scene")
             pose = Pose.from_array(meta["pose"])
+            tick, gen_meta = int(meta["tick"]), meta["generator"]
+            start_pose = Pose.from_array(meta.get("start_pose", meta["pose"]))
         except (KeyError, TypeError, ValueError) as e:
-            raise SaveError(f"{path}: bad scene or pose field ({e})") from None
-        if spec != self.spec:
-            self.backend.start(spec, pose)        # another scene: start there, then take the saved state
-            self.spec = spec
-        self.frame = self.backend.import_state(arrays, meta["generator"])
-        self.tick = int(meta["tick"])
-        self.start_pose = Pose.from_array(meta.get("start_pose", meta["pose"]))
-        self.last_save = Path(path)
-        return self.frame
+            raise SaveError(f"{path}: field scene, pose, tick or generator is missing or wrong ({e})") from None
+        before = self.backend.export_state()
+        switched = spec != self.spec
+        try:
+            if switched:
+                self.backend.start(spec, pose)      # another scene: start there, then take the saved state
+            frame = self.backend.import_state(arrays, gen_meta)
+        except Exception as e:
+            if switched:
+                self.backend.start(self.spec, self.frame.pose)
+            self.backend.import_state(*before)      # put back exactly what was running
+            raise SaveError(f"{path}: the generator state does not fit this model ({e.__class__.__name__}: {e})") \
+                from None
+        self.spec, self.frame, self.tick, self.start_pose, self.last_save = spec, frame, tick, start_pose, Path(path)
+        self._next_segment()
+        return frame
 
     def reset(self) -> Frame:
         self.frame = self.backend.start(self.spec, self.start_pose)
         self.tick = 0
+        self._next_segment()
         return self.frame
 
     def close(self):
+        """Finish the recording; returns the (log, mp4) paths of its last segment, or None."""
         if self.recorder is not None:
-            paths = self.recorder.close()
+            self.recorded.append(self.recorder.close())
             self.recorder = None
-            return paths
-        return None
+        return self.recorded[-1] if self.recorded else None

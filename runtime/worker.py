@@ -22,8 +22,8 @@ class Published:
     tick: int = 0
     step_ms: float = 0.0
     serial: int = 0                      # bumps whenever a new frame is published
+    last_step: int = 0                   # id of the last step command done (ids count up from 1)
     messages: list = field(default_factory=list)
-    resync: bool = False                 # a load or reset moved the pose: the main loop must follow
 
 
 class GeneratorWorker(threading.Thread):
@@ -44,19 +44,20 @@ class GeneratorWorker(threading.Thread):
         self.commands.put(cmd)
 
     def take(self) -> Published:
-        """A snapshot of what was published; messages and the resync flag are handed over once."""
+        """A snapshot of what was published; messages are handed over once."""
         with self.lock:
             snap = Published(self.out.frame, self.out.tick, self.out.step_ms, self.out.serial,
-                             self.out.messages, self.out.resync)
-            self.out.messages, self.out.resync = [], False
+                             self.out.last_step, self.out.messages)
+            self.out.messages = []
         return snap
 
-    def _publish(self, frame: Frame, step_ms: float = 0.0, message: str | None = None, resync=False):
+    def _publish(self, frame: Frame, step_ms: float = 0.0, message: str | None = None, step_id=None):
         with self.lock:
             self.out.frame, self.out.tick = frame, self.session.tick
             self.out.step_ms = step_ms or self.out.step_ms
             self.out.serial += 1
-            self.out.resync |= resync
+            if step_id is not None:
+                self.out.last_step = step_id
             if message:
                 self.out.messages.append(message)
 
@@ -79,15 +80,15 @@ class GeneratorWorker(threading.Thread):
                 if kind == "step":
                     t0 = time.perf_counter()
                     frame = self.session.step(cmd[1])
-                    self._publish(frame, (time.perf_counter() - t0) * 1000)
+                    self._publish(frame, (time.perf_counter() - t0) * 1000, step_id=cmd[2])
                 elif kind == "save":
                     path = self.session.save(cmd[1])
                     self._publish(self.session.frame, message=f"saved {path}")
                 elif kind == "load":
-                    self._publish(self.session.load(cmd[1]), message=f"loaded {cmd[1]}", resync=True)
+                    self._publish(self.session.load(cmd[1]), message=f"loaded {cmd[1]}")
                 elif kind == "reset":
-                    self._publish(self.session.reset(), message="reset to the start", resync=True)
+                    self._publish(self.session.reset(), message="reset to the start")
             except SaveError as e:
                 self._publish(self.session.frame, message=f"load refused: {e}")
-            except FloatingPointError as e:
-                self._publish(self.session.frame, message=f"generator error: {e}")
+            except Exception as e:  # the game goes on; the player reads what failed on the HUD
+                self._publish(self.session.frame, message=f"{kind} failed: {e.__class__.__name__}: {e}")

@@ -129,7 +129,11 @@ def cmd_play(args):
             [a.as_array() for a in log.actions]
 
     def make_session():
-        return Session(backend, checkpoint, spec, record=args.record, load=args.load, start_pose=start)
+        session = Session(backend, checkpoint, spec, record=args.record, load=args.load, start_pose=start)
+        if args.replay and abs(log.tick_hz - session.config.tick_hz) > 1e-9:
+            raise ValueError(f"{args.replay}: field tick_hz is {log.tick_hz:g}, but the model ticks at "
+                             f"{session.config.tick_hz:g} Hz: its actions would mean other motions")
+        return session
 
     if args.headless:
         session = make_session()
@@ -312,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     s_cap.add_argument("--name")
     s_edit = ss.add_parser("edit", help="an editor window on the ground-truth world: fly, tweak, set the spawn, save")
     s_edit.add_argument("scene")
-    s_edit.add_argument("--out", help="where S saves (default: the scene file itself for user scenes)")
+    s_edit.add_argument("--out", help="where F2 saves (default: the scene file itself)")
     s_img = ss.add_parser("from-image", help="a scene whose start frame is a picture (neural backends only)")
     s_img.add_argument("image")
     s_img.add_argument("--out", required=True)

@@ -195,6 +195,7 @@ class TrtNet:
             graph = _check(c.cudaStreamEndCapture(self.stream))
             self.graph = _check(c.cudaGraphInstantiate(graph, 0))
         except RuntimeError:
+            c.cudaStreamEndCapture(self.stream)   # leave the stream usable; ignore what capture made
             self.graph = None                   # some engines cannot be captured: run them plainly
 
     def __call__(self, x: np.ndarray, a: np.ndarray) -> np.ndarray:

@@ -39,9 +39,6 @@ class NeuralBackend:
     def step(self, action) -> Frame:
         return self.gen.step(action)
 
-    def current_frame(self) -> Frame:
-        return self.gen.state.frame()
-
     def export_state(self):
         return self.gen.export_state()
 

@@ -34,9 +34,10 @@ class OracleGenerator:
             from . import BackendUnavailable
             raise BackendUnavailable(f"scene '{spec.name}' starts from a picture: the oracle has no ground truth "
                                      f"for it; play it with --backend onnx or torch")
-        if self.renderer is not None:
-            self.renderer.release()
-        self.renderer = GroundTruthRenderer(spec, ctx=self.ctx)
+        if self.renderer is None or self.renderer.world.spec != spec:
+            if self.renderer is not None:
+                self.renderer.release()
+            self.renderer = GroundTruthRenderer(spec, ctx=self.ctx)
         self.pose = pose or self.renderer.world.spawn_pose()
         self.tick = 0
         return self.renderer.render(self.pose, self.config.intrinsics)

@@ -98,6 +98,19 @@ class GeneratorState:
         return arrays, json.loads(json.dumps(meta))
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        """Take an exported state; ValueError (naming the field) if it does not fit this model."""
+        r = self.cfg.res
+        want = {"prev_rgb": (r, r, 3), "prev_depth": (r, r)}
+        for k, shape in want.items():
+            if k not in arrays or arrays[k].shape != shape:
+                raise ValueError(f"field {k}: expected shape {shape}, got "
+                                 f"{arrays[k].shape if k in arrays else 'nothing'}")
+        n = len(arrays.get("memory_pose", []))
+        for k, shape in {"memory_rgb": (n, r, r, 3), "memory_depth": (n, r, r), "memory_tick": (n,)}.items():
+            if k not in arrays or arrays[k].shape != shape:
+                raise ValueError(f"field {k}: expected shape {shape}")
+        if meta.get("format") != STATE_FORMAT or meta.get("version", 99) > STATE_VERSION:
+            raise ValueError(f"field format/version: not a {STATE_FORMAT} version <= {STATE_VERSION}")
         self.tick = int(meta["tick"])
         self.pose = Pose.from_array(meta["pose"])
         self.rgb = arrays["prev_rgb"].copy()

@@ -67,6 +67,7 @@ class GroundTruthRenderer:
     def __init__(self, spec_or_world, ctx: moderngl.Context | None = None, config: RenderConfig = RenderConfig()):
         self.world = spec_or_world if isinstance(spec_or_world, World) else World(spec_or_world)
         self.config = config
+        self._owns_ctx = ctx is None
         self.ctx = ctx or moderngl.create_standalone_context(backend="egl")
         make_current(self.ctx)
         self._scene = self.ctx.program(vertex_shader=_source("scene.vert"), fragment_shader=_source("scene.frag"))
@@ -202,3 +203,7 @@ class GroundTruthRenderer:
         self._gpu.clear()
         if self._fbo is not None:
             self._fbo.release()
+            self._fbo = None
+        self._fbo_size = (0, 0)
+        if self._owns_ctx:
+            self.ctx.release()          # programs and buffers go with the context

@@ -115,10 +115,6 @@ class World:
         continent = perlin(x / s, z / s, self.spec.seed * 7 + 3)
         return t.amplitude_m * (hills + 1.2 * continent)
 
-    def ground(self, x, z) -> np.ndarray:
-        """The walkable surface: terrain, or water surface where the terrain is under water."""
-        return np.maximum(self.height(x, z), self.spec.terrain.water_level_m)
-
     def _terrain_colours(self, xs, zs, hs) -> np.ndarray:
         low, high, steep, shore = (np.array(c) for c in PALETTES[self.spec.biome])
         amp = max(self.spec.terrain.amplitude_m, 1e-3)
@@ -271,6 +267,3 @@ class World:
         a = np.linspace(0, 2 * math.pi, 12, endpoint=False)
         ring = self.height(x + reach_m * np.cos(a), z + reach_m * np.sin(a))
         return int((ring > self.spec.terrain.water_level_m + SHORE_MARGIN_M).sum()) >= 9
-
-    def landmarks_near(self, x: float, z: float, radius: float) -> list[Placed]:
-        return [o for o in self.objects_near(x, z, radius) if o.kind == "landmark"]
