@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytestmark = pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("xdotool") is None,
-                                reason="needs Xvfb and xdotool (tools/setup.sh installs them)")
+pytestmark = pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("xdotool") is None
+                                or shutil.which("xwininfo") is None,
+                                reason="needs Xvfb, xdotool and xwininfo (tools/setup.sh installs them)")
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +27,8 @@ def xvfb():
     proc.wait(timeout=10)
 
 
-def xdo(display, *args):
-    subprocess.run(["xdotool", *args], env=dict(os.environ, DISPLAY=display), check=True, timeout=30,
+def xdo(display, *args, check=True):
+    subprocess.run(["xdotool", *args], env=dict(os.environ, DISPLAY=display), check=check, timeout=30,
                    capture_output=True)
 
 
@@ -39,9 +40,10 @@ def start_game(display, tmp_path, *extra):
                             cwd=tmp_path)
     deadline = time.time() + 60
     while time.time() < deadline:
-        found = subprocess.run(["xdotool", "search", "--name", "worldloop"], env=env, capture_output=True, text=True)
-        if found.stdout.strip():
-            return proc, found.stdout.split()[0]
+        tree = subprocess.run(["xwininfo", "-root", "-tree"], env=env, capture_output=True, text=True).stdout
+        ids = [line.split()[0] for line in tree.splitlines() if '"worldloop"' in line]
+        if ids:
+            return proc, str(int(ids[0], 16))
         if proc.poll() is not None:
             raise AssertionError(f"the game exited: {proc.stderr.read()}")
         time.sleep(0.3)
@@ -59,7 +61,7 @@ def stop_game(proc) -> dict:
 def test_keys_and_mouse_move_the_camera(xvfb, tmp_path):
     proc, win = start_game(xvfb, tmp_path)
     time.sleep(2.0)                                   # the first frames
-    xdo(xvfb, "windowactivate", "--sync", win)
+    xdo(xvfb, "windowfocus", win, check=False)     # no window manager: focus directly
     xdo(xvfb, "mousemove", "--window", win, "240", "180")
     xdo(xvfb, "click", "1")                           # grabs the pointer
     time.sleep(0.3)
