@@ -19,6 +19,7 @@ class ModelConfig:
     action_max: tuple = (0.14, 0.14, 0.2, 0.06, 0.03)
     channels: tuple = (32, 64, 128)     # U-Net widths at 1/2, 1/4 and 1/8 of the resolution
     blocks: int = 1                     # residual blocks per level (twice that at the bottom)
+    full_res_channels: int = 16         # width of the thin full-resolution path
     film_hidden: int = 64
     memory_size: int = 256              # keyframes kept; the oldest is evicted first
     memory_topk: int = 2                # keyframes splatted into each new view

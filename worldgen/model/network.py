@@ -45,12 +45,19 @@ class RefineNet(nn.Module):
         self.dec1 = nn.ModuleList(FiLMBlock(c1) for _ in range(cfg.blocks))
         self.up0 = nn.Conv2d(c1 + c0, c0, 1)
         self.dec0 = nn.ModuleList(FiLMBlock(c0) for _ in range(cfg.blocks))
-        self.head = nn.Conv2d(c0, OUT_CHANNELS * 4, 3, padding=1)
+        # a thin full-resolution path: fine detail (edges, noise, blur) lives below the U-Net's half resolution
+        f = cfg.full_res_channels
+        self.fine_in = nn.Conv2d(IN_CHANNELS, f, 3, padding=1)
+        self.fine_mid = nn.Conv2d(f, f, 3, padding=1)
+        self.up_full = nn.Conv2d(c0, 4 * f, 1)                                    # half res -> full res by shuffle
+        self.head = nn.Conv2d(2 * f, OUT_CHANNELS, 3, padding=1)
         nn.init.zeros_(self.head.weight)   # starts as the identity over the base warp
         nn.init.zeros_(self.head.bias)
         self._film_sizes = [b.conv1.out_channels for b in self._blocks()]
         self.film = nn.Sequential(nn.Linear(5, cfg.film_hidden), nn.SiLU(),
                                   nn.Linear(cfg.film_hidden, 2 * sum(self._film_sizes)))
+        nn.init.zeros_(self.film[2].weight)   # FiLM starts as the identity: the action's effect is learned
+        nn.init.zeros_(self.film[2].bias)
 
     def _blocks(self):
         return [*self.enc0, *self.enc1, *self.mid, *self.dec1, *self.dec0]
@@ -72,7 +79,9 @@ class RefineNet(nn.Module):
         u1 = run(self.dec1, u1)
         u0 = self.up0(torch.cat([F.interpolate(F.silu(u1), scale_factor=2.0, mode="nearest"), h0], 1))
         u0 = run(self.dec0, u0)
-        return F.pixel_shuffle(self.head(F.silu(u0)), 2)                         # (B, 4, H, W)
+        fine = self.fine_mid(F.silu(self.fine_in(x)))                              # (B, f, H, W)
+        coarse = F.pixel_shuffle(self.up_full(F.silu(u0)), 2)                      # (B, f, H, W)
+        return self.head(F.silu(torch.cat([fine, coarse], 1)))                    # (B, 4, H, W)
 
 
 def count_params(net: nn.Module) -> int:
