@@ -94,7 +94,7 @@ class SceneEditor:
         return self.renderer.render(self.pose, self.intr)
 
     def help_lines(self) -> list[str]:
-        vals = "  ".join(f"{k.split('.')[-1]} {self.value(k):g}" for k in PARAMS)
+        vals = "  ".join(f"{k} {self.value(k):g}" for k in PARAMS)
         return [f"{self.spec.name} ({self.spec.biome})   {vals}",
                 "WASD/mouse fly  Space/C up/down  1/2 scale  3/4 height  5/6 density  7/8 time  9/0 fog",
                 "Enter: spawn here   F2: save" + ("   (unsaved changes)" if self.dirty else "")]

@@ -17,8 +17,9 @@ from .saves import SaveError, read_save, write_save
 
 
 class Session:
-    def __init__(self, backend: str, checkpoint, spec: SceneSpec, record=None, load=None, start_pose=None):
-        self.backend = make_generator(backend, checkpoint)
+    def __init__(self, backend: str, checkpoint, spec: SceneSpec, record=None, load=None, start_pose=None,
+                 ort_provider: str = "cpu"):
+        self.backend = make_generator(backend, checkpoint, ort_provider)
         self.spec = spec
         self.frame: Frame = self.backend.start(spec, start_pose)
         self.start_pose = self.frame.pose

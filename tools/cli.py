@@ -129,7 +129,8 @@ def cmd_play(args):
             [a.as_array() for a in log.actions]
 
     def make_session():
-        session = Session(backend, checkpoint, spec, record=args.record, load=args.load, start_pose=start)
+        session = Session(backend, checkpoint, spec, record=args.record, load=args.load, start_pose=start,
+                          ort_provider=args.ort_provider)
         if args.replay and abs(log.tick_hz - session.config.tick_hz) > 1e-9:
             raise ValueError(f"{args.replay}: field tick_hz is {log.tick_hz:g}, but the model ticks at "
                              f"{session.config.tick_hz:g} Hz: its actions would mean other motions")
@@ -281,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch", "trt", "oracle"],
                     help="generator backend; auto picks TensorRT on an NVIDIA GPU, else ONNX Runtime, else torch")
     pl.add_argument("--checkpoint", help="model checkpoint (default: the bundled model)")
+    pl.add_argument("--ort-provider", default="cpu", choices=["cpu", "cuda", "tensorrt"],
+                    help="with --backend onnx: ONNX Runtime's execution provider (cuda and tensorrt need a GPU)")
     pl.add_argument("--load", help="start from a save game (.wlsave)")
     pl.add_argument("--record", help="write OUT.ndjson (the actions) and OUT.mp4 (the frames)")
     pl.add_argument("--replay", help="play back an action log (.ndjson)")

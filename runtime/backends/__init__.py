@@ -36,8 +36,9 @@ def select_backend(requested: str) -> tuple[str, str]:
     return "torch", f"backend torch: torch eager on the CPU, because {why} and onnxruntime is not installed"
 
 
-def make_generator(name: str, checkpoint=None):
-    """Construct a backend by name; raises BackendUnavailable with a one-line reason."""
+def make_generator(name: str, checkpoint=None, ort_provider: str = "cpu"):
+    """Construct a backend by name; raises BackendUnavailable with a one-line reason. `ort_provider` picks
+    ONNX Runtime's execution provider for the onnx backend: cpu, or cuda / tensorrt on an NVIDIA GPU."""
     if name == "oracle":
         from .oracle import OracleGenerator
         return OracleGenerator(checkpoint)
@@ -46,7 +47,10 @@ def make_generator(name: str, checkpoint=None):
         return TorchGenerator(checkpoint)
     if name == "onnx":
         from .onnx_backend import OnnxGenerator
-        return OnnxGenerator(checkpoint)
+        try:
+            return OnnxGenerator(checkpoint, provider=ort_provider)
+        except RuntimeError as e:
+            raise BackendUnavailable(str(e)) from None
     if name == "trt":
         from trt_engines.tensorrt_engine import TensorRTUnavailable
         if not cuda_gpu_present():

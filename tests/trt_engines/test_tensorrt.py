@@ -81,3 +81,15 @@ def test_engines_command_lists_and_cleans(tmp_path):
     out = run("list")
     assert out.returncode == 0 and key in out.stdout and "fp32" in out.stdout
     assert "removed 1" in run("clean").stdout and not te.list_engines(tmp_path)
+
+
+def test_onnx_runtime_gpu_providers_without_a_gpu_are_a_clear_error():
+    import onnxruntime
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this ONNX Runtime has CUDA")
+    from trt_engines.ort import make_session
+    with pytest.raises(RuntimeError, match="CUDAExecutionProvider"):
+        make_session("unused.onnx", "cuda")
+    proc = subprocess.run([sys.executable, "-m", "tools.cli", "play", "--headless", "--ticks", "1", "--backend",
+                           "onnx", "--ort-provider", "tensorrt"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "TensorrtExecutionProvider" in proc.stderr and "Traceback" not in proc.stderr
