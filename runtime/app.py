@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worldgen.poses import Action, Pose, apply_action
+from worldgen.poses import PITCH_LIMIT_RAD, Action, Pose, apply_action
 from worldgen.video import VideoWriter
 
 from .bindings import Bindings
@@ -41,7 +41,6 @@ class PlayOptions:
 
 def view_pose(sent: Pose, look: tuple[float, float]) -> Pose:
     """The camera the player sees through: the last pose sent, turned by mouse motion not yet sent."""
-    from worldgen.poses import PITCH_LIMIT_RAD
     pitch = min(max(sent.pitch + look[1], -PITCH_LIMIT_RAD), PITCH_LIMIT_RAD)
     return Pose(sent.x, sent.y, sent.z, sent.yaw + look[0], pitch)
 

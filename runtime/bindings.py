@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from worldgen.files import read_toml
 
 
 def _default_keys() -> dict:
@@ -33,12 +34,7 @@ class Bindings:
 def load_bindings(path) -> Bindings:
     """Defaults overridden by a TOML file: [keys] command = ["key", ...] and top-level numbers."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such bindings file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"{path}: not valid TOML: {e}") from None
+    data = read_toml(path, ValueError, "no such bindings file")
     base = Bindings()
     keys = dict(base.keys)
     for cmd, names in data.pop("keys", {}).items():

@@ -400,18 +400,16 @@ def build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--frames", type=int, default=600)
     bl.add_argument("--trials", type=int, default=20)
     bl.set_defaults(func=cmd_bench_loop)
-    bg = b.add_parser("generator", help="ms per tick, torch eager against ONNX Runtime, at 64 and 128 px")
-    bg.add_argument("--checkpoint", default=str(BUNDLED))
-    bg.add_argument("--scene", help="scene file or bundled name (default: default)")
-    bg.add_argument("--steps", type=int, default=200)
-    bg.add_argument("--threads", type=int, default=2)
-    bg.set_defaults(func=cmd_bench_generator)
-    bs = b.add_parser("step", help="ms per generator step with the torch network (geometry and memory included)")
-    bs.add_argument("--checkpoint", default=str(BUNDLED))
-    bs.add_argument("--scene", help="scene file or bundled name (default: default)")
-    bs.add_argument("--steps", type=int, default=300)
-    bs.add_argument("--threads", type=int, default=2)
-    bs.set_defaults(func=cmd_bench_step)
+    for name, helptext, steps, func in (
+            ("generator", "ms per tick, torch eager against ONNX Runtime, at 64 and 128 px", 200, cmd_bench_generator),
+            ("step", "ms per generator step with the torch network (geometry and memory included)", 300,
+             cmd_bench_step)):
+        bx = b.add_parser(name, help=helptext)
+        bx.add_argument("--checkpoint", default=str(BUNDLED))
+        bx.add_argument("--scene", help="scene file or bundled name (default: default)")
+        bx.add_argument("--steps", type=int, default=steps)
+        bx.add_argument("--threads", type=int, default=2)
+        bx.set_defaults(func=func)
     return p
 
 

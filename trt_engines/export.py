@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from worldgen.files import atomic_write_text, sha256_file, temp_path_for
+from worldgen.files import atomic_write_text, read_json, sha256_file, temp_path_for
 from worldgen.model.checkpoint import paths as checkpoint_paths
 
 FORMAT = "worldloop.onnx"
@@ -63,12 +63,7 @@ def read_sidecar(onnx_path, checkpoint_weights_sha256: str | None = None) -> dic
     """The sidecar of an exported file, checked against the file (and the checkpoint, when given)."""
     onnx_path = Path(onnx_path)
     sp = sidecar_path(onnx_path)
-    try:
-        meta = json.loads(sp.read_text())
-    except FileNotFoundError:
-        raise ExportError(f"{sp}: no sidecar (export with: worldloop export --checkpoint C)") from None
-    except json.JSONDecodeError as e:
-        raise ExportError(f"{sp}: not JSON: {e}") from None
+    meta = read_json(sp, ExportError, "no sidecar (export with: worldloop export --checkpoint C)")
     if meta.get("format") != FORMAT or not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
         raise ExportError(f"{sp}: field format/version: not a {FORMAT} version <= {VERSION}")
     if not onnx_path.exists() or sha256_file(onnx_path) != meta.get("onnx_sha256"):

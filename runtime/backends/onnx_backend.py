@@ -10,14 +10,15 @@ import sys
 
 from trt_engines.export import ExportError, default_onnx_path, read_sidecar
 from trt_engines.ort import OrtNet, make_session
-from worldgen.model.checkpoint import load_checkpoint
+from worldgen.model.checkpoint import checkpoint_info
 
 from .neural import NeuralBackend
 
 
-def ensure_onnx(checkpoint) -> tuple[object, dict]:
-    """(onnx path, sidecar) for a checkpoint, exporting it in a subprocess when missing or stale."""
-    cfg, _, side = load_checkpoint(checkpoint)
+def ensure_onnx(checkpoint, side: dict | None = None) -> tuple[object, dict]:
+    """(onnx path, sidecar) for a checkpoint (whose sidecar may be given), exporting it in a subprocess when
+    missing or stale."""
+    side = side if side is not None else checkpoint_info(checkpoint)[1]
     path = default_onnx_path(checkpoint)
     try:
         return path, read_sidecar(path, side["weights_sha256"])
@@ -33,8 +34,8 @@ class OnnxGenerator(NeuralBackend):
     name = "onnx"
 
     def __init__(self, checkpoint, threads: int | None = None, provider: str = "cpu"):
-        self.config, _, side = load_checkpoint(checkpoint)
-        path, _ = ensure_onnx(checkpoint)
+        self.config, side = checkpoint_info(checkpoint)
+        path, _ = ensure_onnx(checkpoint, side)
         self.session = make_session(path, provider, threads)
         self.net = OrtNet(self.session, self.config.res)
         self._init_common(checkpoint, side)

@@ -13,8 +13,8 @@ def model_config_for(checkpoint) -> ModelConfig:
     """The oracle mimics a model's resolution, tick rate and action range (the bundled one by default)."""
     if checkpoint is None:
         return ModelConfig()
-    from worldgen.model.checkpoint import load_checkpoint
-    return load_checkpoint(checkpoint)[0]
+    from worldgen.model.checkpoint import checkpoint_info
+    return checkpoint_info(checkpoint)[0]
 
 
 class OracleGenerator:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from trt_engines.tensorrt_engine import TrtNet, build_engine
-from worldgen.model.checkpoint import load_checkpoint
+from worldgen.model.checkpoint import checkpoint_info
 
 from .neural import NeuralBackend
 from .onnx_backend import ensure_onnx
@@ -12,8 +12,8 @@ class TrtGenerator(NeuralBackend):
     name = "trt"
 
     def __init__(self, checkpoint, precision: str = "fp16", engine_dir=None):
-        self.config, _, side = load_checkpoint(checkpoint)
-        onnx_path, _ = ensure_onnx(checkpoint)
+        self.config, side = checkpoint_info(checkpoint)
+        onnx_path, _ = ensure_onnx(checkpoint, side)
         self.engine_path = build_engine(onnx_path, precision, engine_dir)
         self.net = TrtNet(self.engine_path, self.config.res)
         self._init_common(checkpoint, side)

@@ -7,7 +7,7 @@ import pytest
 from worldgen.model.generator import NeuralGenerator
 from worldgen.model.geometry import Camera
 from worldgen.model.memory import SpatialMemory
-from worldgen.model.step import decode, prepare, rgb_to_float, rgb_to_uint8
+from worldgen.model.step import rgb_to_float, rgb_to_uint8
 from worldgen.poses import Action, Pose
 
 from helpers import SMALL, zero_net

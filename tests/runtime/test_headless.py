@@ -1,5 +1,4 @@
 """Headless end to end: scripted ticks, determinism, save/load continuity, refused saves that change nothing."""
-import math
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ from runtime.session import Session
 from worldgen.model.checkpoint import save_checkpoint
 from worldgen.model.config import ModelConfig
 from worldgen.model.network import RefineNet
-from worldgen.poses import Action, Pose, apply_action
+from worldgen.poses import Action, apply_action
 from worldgen.procedural.noise import seed_rng
 from worldgen.procedural.spec import biome_default
 from worldgen.procedural.trajectories import random_walk

@@ -1,5 +1,4 @@
 """The fixed-timestep accumulator and the input-to-action mapping: arithmetic, no sleeps."""
-import math
 
 import numpy as np
 import pytest

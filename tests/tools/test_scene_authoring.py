@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from runtime.editor import SceneEditor
-from worldgen.procedural.authoring import capture, new_scene, parse_set, save_scene
+from worldgen.procedural.authoring import new_scene, parse_set, save_scene
 from worldgen.procedural.spec import SpecError, load_spec
 
 

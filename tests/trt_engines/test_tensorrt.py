@@ -5,7 +5,6 @@ calls are not exercised here (README: what was verified where).
 """
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import atomic_write_bytes, atomic_write_text, sha256_file
+from ..files import atomic_write_bytes, atomic_write_text, read_json, sha256_file
 from .config import ModelConfig
 
 FORMAT = "worldloop.checkpoint"
@@ -40,16 +40,10 @@ def save_checkpoint(path, tensors: dict[str, np.ndarray], cfg: ModelConfig, meta
     return jpath
 
 
-def load_checkpoint(path) -> tuple[ModelConfig, dict[str, np.ndarray], dict]:
-    """(config, tensors, sidecar); a missing, altered or foreign file raises CheckpointError."""
-    from safetensors.numpy import load
+def checkpoint_info(path) -> tuple[ModelConfig, dict]:
+    """(config, sidecar) of a checkpoint whose weights file is present and unaltered; tensors not loaded."""
     wpath, jpath = paths(path)
-    try:
-        side = json.loads(jpath.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{jpath}: no such checkpoint") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{jpath}: not JSON: {e}") from None
+    side = read_json(jpath, CheckpointError, "no such checkpoint")
     if side.get("format") != FORMAT:
         raise CheckpointError(f"{jpath}: field format must be '{FORMAT}'")
     if not isinstance(side.get("version"), int) or side["version"] > VERSION:
@@ -63,6 +57,14 @@ def load_checkpoint(path) -> tuple[ModelConfig, dict[str, np.ndarray], dict]:
         raise CheckpointError(f"{wpath}: weights file missing")
     if sha256_file(wpath) != side.get("weights_sha256"):
         raise CheckpointError(f"{wpath}: sha256 differs from {jpath.name}'s weights_sha256 (altered or truncated)")
+    return cfg, side
+
+
+def load_checkpoint(path) -> tuple[ModelConfig, dict[str, np.ndarray], dict]:
+    """(config, tensors, sidecar); a missing, altered or foreign file raises CheckpointError."""
+    from safetensors.numpy import load
+    cfg, side = checkpoint_info(path)
+    wpath = paths(path)[0]
     try:
         tensors = load(wpath.read_bytes())
     except Exception as e:  # safetensors raises its own error types

@@ -10,13 +10,12 @@ import json
 import math
 import os
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..files import atomic_write_text, sha256_file
+from ..files import atomic_write_text, read_toml, sha256_file
 from ..poses import Frame, Pose
 from ..procedural.dataset import DatasetConfig, generate, load_shard
 from .checkpoint import save_checkpoint
@@ -65,12 +64,7 @@ class TrainConfig:
 def load_train_config(path) -> TrainConfig:
     """A TOML file with a [train] table and an optional [model] table; unknown keys are refused."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such config file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"{path}: not valid TOML: {e}") from None
+    data = read_toml(path, ValueError, "no such config file")
     extra = set(data) - {"train", "model"}
     if extra:
         raise ValueError(f"{path}: unknown table(s) {', '.join(sorted(extra))} (allowed: train, model)")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..actionlog import ActionLog, write_action_log
-from ..files import atomic_write_text, sha256_file, temp_path_for
+from ..files import atomic_write_text, read_json, sha256_file, temp_path_for
 from ..poses import Action, Intrinsics, Pose, apply_action
 from .noise import hash_ints, seed_rng
 from .spec import BIOMES, SceneSpec, biome_default, spec_from_toml
@@ -206,12 +206,7 @@ def check_dataset(root) -> tuple[dict, list[str]]:
     """Validate manifest.json and every shard it lists; returns (manifest, problems)."""
     root = Path(root)
     mpath = root / "manifest.json"
-    try:
-        manifest = json.loads(mpath.read_text())
-    except FileNotFoundError:
-        raise DatasetError(f"{mpath}: no manifest (is this a dataset folder?)") from None
-    except json.JSONDecodeError as e:
-        raise DatasetError(f"{mpath}: not JSON: {e}") from None
+    manifest = read_json(mpath, DatasetError, "no manifest (is this a dataset folder?)")
     if manifest.get("format") != FORMAT or manifest.get("version", 99) > VERSION:
         raise DatasetError(f"{mpath}: field format/version: not a {FORMAT} version <= {VERSION}")
     res = manifest["config"]["res"]

@@ -13,6 +13,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..files import read_toml
+
 FORMAT = "worldloop.scene"
 VERSION = 1
 
@@ -265,12 +267,7 @@ def biome_default(biome: str, seed: int = 0) -> SceneSpec:
 def load_spec(path) -> SceneSpec:
     """Read and validate a scene TOML file; a start frame's files are resolved next to it."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpecError(f"{path}: no such scene file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise SpecError(f"{path}: not valid TOML: {e}") from None
+    data = read_toml(path, SpecError, "no such scene file")
     spec = spec_from_dict(data, str(path))
     if spec.from_picture:
         sf = spec.start_frame
