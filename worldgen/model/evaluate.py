@@ -4,8 +4,8 @@ For each path the generator starts from the ground-truth RGB-D frame at the star
 open loop; ground truth is rendered at the same poses. At t in MEASURE_STEPS: PSNR and SSIM over all pixels,
 over pixels seen before (visible in an earlier ground-truth frame of the path) and over newly revealed ones;
 the same for the baselines "copy" (the start frame, the last frame an open-loop method is given) and
-"warpchain" (each frame forward-warped from the previous one with ground-truth depth, holes kept from the
-previous frame); a sharpness ratio and the mean-colour error. Loops add PSNR at the return and
+"warpchain" (each frame warped from the previous one with ground-truth depth by the model's own warp, holes
+kept from the previous frame); a sharpness ratio and the mean-colour error. Loops add PSNR at the return and
 self-consistency (the return frame against the generated frame at the same pose on the first visit).
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ..poses import Action, Frame, Pose, apply_action
 from ..procedural.noise import hash_ints
 from ..procedural.spec import BIOMES, biome_default, spec_from_dict
 from .config import ModelConfig
-from .geometry import Camera, splat
+from .geometry import Camera, warp
 from .metrics import mean_colour_error, psnr, sharpness, ssim
 from .step import rgb_to_float, rgb_to_uint8
 
@@ -63,7 +63,7 @@ def warp_chain(cam: Camera, gt_rgb, gt_depth, poses) -> list[np.ndarray]:
     out = [gt_rgb[0]]
     for t in range(1, len(poses)):
         prev = rgb_to_float(out[-1])
-        wp = splat(cam, [(prev, gt_depth[t - 1], poses[t - 1])], poses[t])
+        wp = warp(cam, prev, gt_depth[t - 1], poses[t - 1], poses[t])
         out.append(rgb_to_uint8(np.where(wp.valid[..., None], wp.rgb, prev)))
     return out
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..poses import Action, Frame, Pose, apply_action
 from .config import ModelConfig
-from .geometry import Camera, Warped, fill_cracks, plucker_map, splat
+from .geometry import Camera, Warped, fill_cracks, plucker_map, splat, warp
 from .memory import SpatialMemory
 
 IN_CHANNELS = 24
@@ -143,7 +143,7 @@ def warp_keyframes(cfg: ModelConfig, cam: Camera, keyframes: list, pose: Pose) -
     rgb, depth = np.zeros((h, w, 3), np.float32), np.zeros((h, w), np.float32)
     valid = np.zeros((h, w), bool)
     for key in keyframes:
-        wk = fill_cracks(splat(cam, [key], pose))
+        wk = fill_cracks(splat(cam, [key], pose))   # nearest point: one hop from a frozen keyframe
         take = wk.valid & ~valid
         rgb[take], depth[take] = wk.rgb[take], wk.depth[take]
         valid |= take
@@ -155,7 +155,7 @@ def prepare_arrays(cfg: ModelConfig, cam: Camera, prev_rgb: np.ndarray, prev_dep
     """The network's inputs from plain arrays: prev_rgb float32 [0, 1], depth metres, keyframes as
     (rgb float32, depth, pose) tuples, and an action already clamped to the trained range."""
     new_pose = apply_action(prev_pose, Action.from_array(action))
-    wp = fill_cracks(splat(cam, [(prev_rgb, prev_depth, prev_pose)], new_pose))
+    wp = warp(cam, prev_rgb, prev_depth, prev_pose, new_pose)
     wm = warp_keyframes(cfg, cam, keyframes, new_pose)
     x, base_rgb, base_denc = assemble(cfg, prev_rgb, prev_depth, wp, wm, plucker_map(cam, prev_pose, new_pose),
                                       revisit)
