@@ -153,7 +153,9 @@ class LoopCore:
     def view(self) -> Pose:
         return view_pose(self.sent, self.mapper.look_delta(self.state))
 
-    def draw(self, target, size, now: float) -> None:
+    def draw(self, target, size, now: float, only_if_changed: bool = False) -> bool:
+        """Draw one display frame; with only_if_changed, skip it (and return False) when it would show exactly
+        what the last one showed."""
         view = self.view()
         if self.hud_on and now - self._hud_t >= 0.25:       # text changes four times a second, not every frame
             backend = self.worker.session.backend
@@ -161,7 +163,11 @@ class LoopCore:
             self._hud = hud_lines(backend.name, self.fps, self.tick_rate, self.step_ms, view,
                                   len(memory) if memory is not None else 0, self.messages)
             self._hud_t = now
-        self.display.draw(view, target, size, self._hud if self.hud_on else None)
+        hud = self._hud if self.hud_on else None
+        if not self.display.changed(view, size, hud) and only_if_changed:
+            return False
+        self.display.draw(view, target, size, hud)
+        return True
 
 
 class Game:
@@ -223,8 +229,8 @@ class Game:
                 elif cmd == "screenshot":
                     core.messages.append(self._screenshot())
             # -- draw ----------------------------------------------------------------------------------------
-            core.draw(self.screen, self.size, now)
-            pygame.display.flip()
+            if core.draw(self.screen, self.size, now, only_if_changed=True):
+                pygame.display.flip()
             if self.replay is not None and self.replay.done and worker.pending() == 0:
                 self.running = False
             spare = 1.0 / self.opts.max_fps - (clock.now() - now)

@@ -1,5 +1,5 @@
-"""The display: the newest frame as a texture, reprojected with its depth to the current camera pose, upscaled
-with a sharpening filter into a letterboxed viewport, with a HUD on top. Works in pygame's OpenGL window or
+"""The display: the newest frame as a texture, sharpened and reprojected with its depth to the current camera pose,
+upscaled into a letterboxed viewport, with a HUD on top. Works in pygame's OpenGL window or
 offscreen (EGL) when headless: it draws into whatever framebuffer it is given.
 """
 from __future__ import annotations
@@ -8,12 +8,14 @@ from pathlib import Path
 
 import moderngl
 import numpy as np
+from OpenGL import GL
 
 from worldgen.model.config import ModelConfig
 from worldgen.poses import Frame, Pose, camera_rotation, view_matrix
 
 SHADERS = Path(__file__).parent / "shaders"
 NEAR_M, FAR_M = 0.05, 3000.0
+MESH_CELLS = 64   # reprojection mesh cells per side
 
 
 def _prog(ctx, vert, frag):
@@ -41,18 +43,23 @@ class Display:
         self.rgb_tex = ctx.texture((n, n), 3)
         self.rgb_tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
         self.rgb_tex.repeat_x = self.rgb_tex.repeat_y = False
-        self.depth_tex = ctx.texture((n, n), 1, dtype="f4")
-        self.depth_tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
-        self.depth_tex.repeat_x = self.depth_tex.repeat_y = False
         self.frame: Frame | None = None
         self.reproject = True
-        # the mesh: one vertex per pixel centre, two triangles per 2x2 block of pixels
-        u, v = np.meshgrid(np.arange(n) + 0.5, np.arange(n) + 0.5)
+        # the mesh: a grid of MESH_CELLS x MESH_CELLS cells whose vertices sit on pixel centres (every second pixel
+        # at 128x128), two triangles per cell. A turn is exact at any density (it does not depend on depth); a
+        # finer mesh would only sharpen silhouettes during the one or two ticks a reprojection is on screen, and
+        # on a CPU rasteriser a per-pixel mesh costs ten times as much to draw.
+        cells = min(MESH_CELLS, n - 1)
+        self._mesh_px = np.rint(np.linspace(0, n - 1, cells + 1)).astype(np.int64)   # pixel rows = columns
+        m = cells + 1
+        u, v = np.meshgrid(self._mesh_px + 0.5, self._mesh_px + 0.5)
         verts = np.stack([u, v], -1).astype("f4").reshape(-1, 2)
-        i = np.arange(n - 1)[:, None] * n + np.arange(n - 1)[None, :]
-        tris = np.stack([i, i + 1, i + n, i + 1, i + n + 1, i + n], -1).astype("i4").reshape(-1)
+        i = np.arange(m - 1)[:, None] * m + np.arange(m - 1)[None, :]
+        tris = np.stack([i, i + 1, i + m, i + 1, i + m + 1, i + m], -1).astype("i4").reshape(-1)
         self.mesh_prog = _prog(ctx, "reproject.vert", "reproject.frag")
-        self.mesh = ctx.vertex_array(self.mesh_prog, [(ctx.buffer(verts.tobytes()), "2f", "in_pix")],
+        self.depth_buf = ctx.buffer(reserve=m * m * 4)
+        self.mesh = ctx.vertex_array(self.mesh_prog, [(ctx.buffer(verts.tobytes()), "2f", "in_pix"),
+                                                      (self.depth_buf, "1f", "in_depth")],
                                      index_buffer=ctx.buffer(tris.tobytes()))
         self.img_prog = _prog(ctx, "quad.vert", "image.frag")
         corners = np.array([0, 0, 1, 0, 0, 1, 1, 1], "f4")
@@ -65,18 +72,21 @@ class Display:
         self.mesh_prog["u_res"].value = (float(n), float(n))
         self.mesh_prog["u_intr"].value = (intr.fx, intr.fy, intr.cx, intr.cy)
         self.mesh_prog["u_proj"].write(intr.projection(NEAR_M, FAR_M).T.astype("f4").tobytes())
-        self.mesh_prog["u_depth"].value = 1
         self.mesh_prog["u_rgb"].value = 0
+        self.mesh_prog["u_texel"].value = (1.0 / n, 1.0 / n)
         self._hud_tex = None
+        self._last_key = None
 
     def show(self, frame: Frame) -> None:
         """Make `frame` the newest: upload its RGB and depth (image row 0 = texture row 0)."""
         self.frame = frame
         self.rgb_tex.write(np.ascontiguousarray(frame.rgb).tobytes())
-        self.depth_tex.write(np.ascontiguousarray(frame.depth, dtype=np.float32).tobytes())
+        self.depth_buf.write(np.ascontiguousarray(frame.depth[np.ix_(self._mesh_px, self._mesh_px)],
+                                                  dtype=np.float32).tobytes())
 
-    def _image(self, tex, rect, flip: bool, sharpen: float = 0.0):
+    def _image(self, tex, rect, flip: bool, sharpen: float = 0.0, z: float = 0.0):
         tex.use(0)
+        self.img_prog["u_z"].value = z
         self.img_prog["u_tex"].value = 0
         self.img_prog["u_rect"].value = rect
         self.img_prog["u_texel"].value = (1.0 / tex.width, 1.0 / tex.height)
@@ -84,27 +94,50 @@ class Display:
         self.img_prog["u_flip"].value = 1.0 if flip else 0.0
         self.quad.render(moderngl.TRIANGLE_STRIP)
 
+    def changed(self, view_pose: Pose, size: tuple[int, int], hud=None) -> bool:
+        """Whether a draw now would differ from the last one (a new frame, another pose, HUD text or size);
+        the window loop skips drawing and presenting when it would not, so a still view costs nothing."""
+        key = (id(self.frame), tuple(view_pose.as_array()), tuple(size), tuple(hud) if hud else None,
+               self.reproject, self.sharpen)
+        if key == self._last_key:
+            return False
+        self._last_key = key
+        return True
+
     def draw(self, view_pose: Pose, target: moderngl.Framebuffer, size: tuple[int, int], hud=None) -> None:
-        """One display frame into `target` (size = its width, height in pixels)."""
+        """One display frame into `target` (size = its width, height in pixels).
+
+        The sharpening is done at the frame's resolution while reprojecting, so the upscale to the window is one
+        bilinear tap per window pixel: on a CPU rasteriser (Mesa llvmpipe) the window's pixels cost the most."""
         ctx = self.ctx
-        # 1. the newest frame, reprojected to the view pose, at the internal resolution
+        # 1. the newest frame, sharpened and reprojected to the view pose, at the internal resolution
         self.internal.use()
         self.internal.clear(0.0, 0.0, 0.0, 1.0, depth=1.0)
         ctx.disable(moderngl.BLEND)
-        self._image(self.rgb_tex, (-1, -1, 1, 1), flip=False)        # what lies outside the mesh: the old view
         if self.frame is not None and self.reproject:
             ctx.enable(moderngl.DEPTH_TEST)
+            ctx.depth_func = "<="
             self.mesh_prog["u_src_to_dst"].write(src_to_dst(self.frame.pose, view_pose).T.astype("f4").tobytes())
+            self.mesh_prog["u_sharpen"].value = self.sharpen
             self.rgb_tex.use(0)
-            self.depth_tex.use(1)
             self.mesh.render(moderngl.TRIANGLES)
+            # what the mesh leaves uncovered shows the old view: drawn behind it, so covered pixels are skipped
+            self._image(self.rgb_tex, (-1, -1, 1, 1), flip=False, sharpen=self.sharpen, z=1.0)
+            ctx.depth_func = "<"
             ctx.disable(moderngl.DEPTH_TEST)
-        # 2. upscaled with sharpening into the letterboxed window
+        else:
+            self._image(self.rgb_tex, (-1, -1, 1, 1), flip=False, sharpen=self.sharpen)
+        # 2. upscaled into the letterboxed window: a linear-filtered framebuffer blit, which Mesa's CPU rasteriser
+        # does about three times faster than a textured quad (moderngl has no scaled blit; PyOpenGL does)
         target.use()
         ctx.viewport = (0, 0, *size)
         target.clear(0.0, 0.0, 0.0, 1.0)
-        ctx.viewport = letterbox(*size)
-        self._image(self.internal.color_attachments[0], (-1, -1, 1, 1), flip=True, sharpen=self.sharpen)
+        x, y, w, h = letterbox(*size)
+        side = self.internal.width
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self.internal.glo)
+        GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, target.glo)
+        GL.glBlitFramebuffer(0, 0, side, side, x, y, x + w, y + h, GL.GL_COLOR_BUFFER_BIT, GL.GL_LINEAR)
+        target.use()
         # 3. the HUD, in window pixels from the top-left corner
         ctx.viewport = (0, 0, *size)
         if hud is not None:
