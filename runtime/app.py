@@ -221,6 +221,8 @@ class Game:
             for ev in pygame.event.get():
                 if ev.type == pygame.VIDEORESIZE:
                     self.size = (ev.w, ev.h)
+                elif ev.type in (pygame.VIDEOEXPOSE, pygame.WINDOWEXPOSED):
+                    core.display.invalidate()
                 elif not pg_input.handle(ev):
                     self.running = False
             for cmd in core.update(frame_s, now):

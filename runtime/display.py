@@ -76,10 +76,12 @@ class Display:
         self.mesh_prog["u_texel"].value = (1.0 / n, 1.0 / n)
         self._hud_tex = None
         self._last_key = None
+        self._shown = 0
 
     def show(self, frame: Frame) -> None:
         """Make `frame` the newest: upload its RGB and depth (image row 0 = texture row 0)."""
         self.frame = frame
+        self._shown += 1                # counts frames shown (an object's id may be reused once it is freed)
         self.rgb_tex.write(np.ascontiguousarray(frame.rgb).tobytes())
         self.depth_buf.write(np.ascontiguousarray(frame.depth[np.ix_(self._mesh_px, self._mesh_px)],
                                                   dtype=np.float32).tobytes())
@@ -94,10 +96,14 @@ class Display:
         self.img_prog["u_flip"].value = 1.0 if flip else 0.0
         self.quad.render(moderngl.TRIANGLE_STRIP)
 
+    def invalidate(self) -> None:
+        """The window lost its picture (uncovered, restored): the next draw must happen."""
+        self._last_key = None
+
     def changed(self, view_pose: Pose, size: tuple[int, int], hud=None) -> bool:
         """Whether a draw now would differ from the last one (a new frame, another pose, HUD text or size);
         the window loop skips drawing and presenting when it would not, so a still view costs nothing."""
-        key = (id(self.frame), tuple(view_pose.as_array()), tuple(size), tuple(hud) if hud else None,
+        key = (self._shown, tuple(view_pose.as_array()), tuple(size), tuple(hud) if hud else None,
                self.reproject, self.sharpen)
         if key == self._last_key:
             return False
