@@ -11,6 +11,7 @@ import time
 import moderngl
 import numpy as np
 
+from worldgen.poses import Action, Frame, apply_action
 from worldgen.procedural.render import make_current
 
 from .app import LoopCore
@@ -22,7 +23,8 @@ from .worker import GeneratorWorker, Published
 
 
 class _StillWorker:
-    """Stands in for the generator: always the same frame, no work. Measures the loop alone."""
+    """Stands in for the generator: every step is done at once, publishing the same picture at the step's new
+    pose, so the loop runs as in play with no generator work. Measures the loop alone."""
 
     def __init__(self, session):
         self.session = session
@@ -31,8 +33,12 @@ class _StillWorker:
     def pending(self) -> int:
         return 0
 
-    def send(self, *cmd) -> None:
-        pass
+    def send(self, cmd, *args) -> None:
+        if cmd == "step":
+            action, step_id = args
+            old = self._pub.frame
+            frame = Frame(old.rgb, old.depth, apply_action(old.pose, Action.from_array(action)))
+            self._pub = Published(frame, self._pub.tick + 1, 0.0, self._pub.serial + 1, step_id)
 
     def take(self) -> Published:
         return self._pub
@@ -51,8 +57,8 @@ def loop_cost(make_session, frames: int = 600, size=(960, 720)) -> dict:
     """ms per displayed frame of update + draw (GPU work finished), without the generator.
 
     "turning": the player walks and turns the mouse every frame, so every frame must be drawn (the worst case).
-    "still": nothing moves; the window loop draws only when the picture would change (the HUD text, four times
-    a second), so most frames cost only the update.
+    "still": the player stands still; the window loop draws only when the picture would change, which is when
+    a new frame arrives (every tick) or the HUD text changes, so frames between ticks cost only the update.
     """
     ctx = moderngl.create_standalone_context(backend="egl")
     session = make_session()

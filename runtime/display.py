@@ -102,7 +102,7 @@ class Display:
 
     def changed(self, view_pose: Pose, size: tuple[int, int], hud=None) -> bool:
         """Whether a draw now would differ from the last one (a new frame, another pose, HUD text or size);
-        the window loop skips drawing and presenting when it would not, so a still view costs nothing."""
+        the window loop skips drawing and presenting when it would not (between ticks, when nothing moves)."""
         key = (self._shown, tuple(view_pose.as_array()), tuple(size), tuple(hud) if hud else None,
                self.reproject, self.sharpen)
         if key == self._last_key:

@@ -169,7 +169,7 @@ def cmd_bench_loop(args):
     make = lambda: Session(args.backend, checkpoint, spec)  # noqa: E731
     cost = loop_cost(make, args.frames)
     for case, what in (("turning", "walking and turning every frame, so every frame is drawn"),
-                       ("still", "standing still: a frame is drawn only when the picture changes")):
+                       ("still", "standing still: drawn only when a new frame or HUD text arrives")):
         c = cost[case]
         print(f"loop cost per displayed frame (960x720, no generator, 60 Hz), {what}; {c['frames']} frames, "
               f"{100 * c['drawn_share']:.0f}% drawn:")

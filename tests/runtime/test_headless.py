@@ -102,9 +102,10 @@ def test_bad_saves_are_refused_and_the_game_goes_on(tiny_checkpoint, tmp_path):
 
 
 def test_the_loop_draws_a_still_view_once_and_every_turn():
-    """The window loop presents only frames that would differ; a mouse turn always gets a new one."""
+    """The window loop presents only frames that would differ; a mouse turn always gets a new one. Standing
+    still at 60 display frames a second, only the 30 new frames a second from the generator are drawn."""
     from runtime.bench import loop_cost
     cost = loop_cost(lambda: Session("oracle", None, SPEC), frames=90)
     assert cost["turning"]["drawn_share"] == 1.0
-    assert cost["still"]["drawn_share"] < 0.2          # the first frame, then the HUD text a few times a second
+    assert 0.3 < cost["still"]["drawn_share"] < 0.75
     assert cost["still"]["mean_ms"] < cost["turning"]["mean_ms"]
