@@ -70,7 +70,7 @@ def loop_cost(make_session, frames: int = 600, size=(960, 720)) -> dict:
             state.press("forward")                 # actions are mapped and sent every tick, as in play
         clock = RealClock()
         upd, cpu, total, drawn, last = [], [], [], 0, clock.now()
-        for i in range(frames):
+        for _ in range(frames):
             if case == "turning":
                 state.move_mouse(3.0, 0.0)
             t0 = clock.now()

@@ -56,7 +56,7 @@ class Display:
         verts = np.stack([u, v], -1).astype("f4").reshape(-1, 2)
         i = np.arange(m - 1)[:, None] * m + np.arange(m - 1)[None, :]
         tris = np.stack([i, i + 1, i + m, i + 1, i + m + 1, i + m], -1).astype("i4").reshape(-1)
-        self.mesh_prog = _prog(ctx, "reproject.vert", "reproject.frag")
+        self.mesh_prog = _prog(ctx, "reproject.vert", "image.frag")   # colour and sharpening as for any image
         self.depth_buf = ctx.buffer(reserve=m * m * 4)
         self.mesh = ctx.vertex_array(self.mesh_prog, [(ctx.buffer(verts.tobytes()), "2f", "in_pix"),
                                                       (self.depth_buf, "1f", "in_depth")],
@@ -72,8 +72,9 @@ class Display:
         self.mesh_prog["u_res"].value = (float(n), float(n))
         self.mesh_prog["u_intr"].value = (intr.fx, intr.fy, intr.cx, intr.cy)
         self.mesh_prog["u_proj"].write(intr.projection(NEAR_M, FAR_M).T.astype("f4").tobytes())
-        self.mesh_prog["u_rgb"].value = 0
+        self.mesh_prog["u_tex"].value = 0
         self.mesh_prog["u_texel"].value = (1.0 / n, 1.0 / n)
+        self.mesh_prog["u_flip"].value = 0.0
         self._hud_tex = None
         self._last_key = None
         self._shown = 0

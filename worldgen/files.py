@@ -37,25 +37,23 @@ def sha256_file(path, block: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def _read_text(path, error: type[Exception], missing: str, loads, bad: tuple, what: str):
+    path = Path(path)
+    try:
+        return loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path}: {missing}") from None
+    except (*bad, UnicodeDecodeError) as e:
+        raise error(f"{path}: {what}: {e}") from None
+
+
 def read_json(path, error: type[Exception], missing: str):
     """A JSON file's content; a missing file raises error('{path}: {missing}'), bad JSON error('{path}: not JSON')."""
     import json
-    path = Path(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise error(f"{path}: {missing}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise error(f"{path}: not JSON: {e}") from None
+    return _read_text(path, error, missing, json.loads, (json.JSONDecodeError,), "not JSON")
 
 
 def read_toml(path, error: type[Exception], missing: str) -> dict:
     """A TOML file's tables; a missing file raises error('{path}: {missing}'), bad TOML error('... not valid TOML')."""
     import tomllib
-    path = Path(path)
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise error(f"{path}: {missing}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise error(f"{path}: not valid TOML: {e}") from None
+    return _read_text(path, error, missing, tomllib.loads, (tomllib.TOMLDecodeError,), "not valid TOML")

@@ -101,7 +101,7 @@ def test_bad_saves_are_refused_and_the_game_goes_on(tiny_checkpoint, tmp_path):
     assert session.tick == 40
 
 
-def test_the_loop_draws_a_still_view_once_and_every_turn():
+def test_the_loop_draws_every_turn_and_a_still_view_only_when_a_frame_arrives():
     """The window loop presents only frames that would differ; a mouse turn always gets a new one. Standing
     still at 60 display frames a second, only the 30 new frames a second from the generator are drawn."""
     from runtime.bench import loop_cost

@@ -33,27 +33,34 @@ def test_truncated_file_is_refused(tmp_path):
         read_save(p)
 
 
-def test_altered_state_is_refused(tmp_path):
-    p = make(tmp_path)
+def rewrite(p, edit):
+    """Load a save's arrays, let edit(arrays) change them, and write them back."""
     with np.load(p) as z:
         d = {k: z[k] for k in z.files}
-    d["gen.prev_rgb"] = d["gen.prev_rgb"].copy()
-    d["gen.prev_rgb"][0, 0, 0] = 99
+    edit(d)
     with open(p, "wb") as f:
         np.savez(f, **d)
+
+
+def test_altered_state_is_refused(tmp_path):
+    p = make(tmp_path)
+
+    def alter(d):
+        d["gen.prev_rgb"] = d["gen.prev_rgb"].copy()
+        d["gen.prev_rgb"][0, 0, 0] = 99
+    rewrite(p, alter)
     with pytest.raises(SaveError, match="altered"):
         read_save(p)
 
 
 def test_newer_version_is_refused(tmp_path):
     p = make(tmp_path)
-    with np.load(p) as z:
-        d = {k: z[k] for k in z.files}
-    meta = json.loads(str(d["meta_json"]))
-    meta["version"] = 2
-    d["meta_json"] = np.array(json.dumps(meta))
-    with open(p, "wb") as f:
-        np.savez(f, **d)
+
+    def newer(d):
+        meta = json.loads(str(d["meta_json"]))
+        meta["version"] = 2
+        d["meta_json"] = np.array(json.dumps(meta))
+    rewrite(p, newer)
     with pytest.raises(SaveError, match="newer worldloop"):
         read_save(p)
 

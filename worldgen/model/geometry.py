@@ -41,13 +41,7 @@ class Camera:
 
     def project(self, pts_world: np.ndarray, pose: Pose):
         """Pixel coordinates (u, v) and planar depth of world points seen from `pose`."""
-        r = camera_rotation(pose.yaw, pose.pitch)
-        cam = (pts_world - pose.position) @ r
-        z = -cam[:, 2]
-        safe = np.where(z > 1e-6, z, 1e-6)
-        u = self.intr.fx * cam[:, 0] / safe + self.intr.cx
-        v = -self.intr.fy * cam[:, 1] / safe + self.intr.cy
-        return u, v, z
+        return _pixels(self.intr, (pts_world - pose.position) @ camera_rotation(pose.yaw, pose.pitch))
 
 
 def relative(src: Pose, dst: Pose) -> tuple[np.ndarray, np.ndarray]:
@@ -166,11 +160,10 @@ def warp(cam: Camera, rgb: np.ndarray, depth: np.ndarray, src: Pose, dst: Pose) 
 
 def plucker_map(cam: Camera, src: Pose, dst: Pose) -> np.ndarray:
     """(H, W, 6) float32 Plucker coordinates (direction, moment) of the rays of `dst`, in src's camera frame."""
-    r_src = camera_rotation(src.yaw, src.pitch)
-    r_dst = camera_rotation(dst.yaw, dst.pitch)
-    d = cam.rays32 @ (r_src.T @ r_dst).T.astype(np.float32)
+    m, o = relative(dst, src)                   # dst's rays turned into src's frame; o = dst's origin there
+    d = cam.rays32 @ m
     d *= 1.0 / np.sqrt(np.einsum("ij,ij->i", d, d))[:, None]
-    o = (r_src.T @ (dst.position - src.position)).astype(np.float32)
-    m = np.stack([o[1] * d[:, 2] - o[2] * d[:, 1], o[2] * d[:, 0] - o[0] * d[:, 2], o[0] * d[:, 1] - o[1] * d[:, 0]], 1)
+    mom = np.stack([o[1] * d[:, 2] - o[2] * d[:, 1], o[2] * d[:, 0] - o[0] * d[:, 2],
+                    o[0] * d[:, 1] - o[1] * d[:, 0]], 1)
     h, w = cam.intr.height, cam.intr.width
-    return np.concatenate([d, m], 1).reshape(h, w, 6)
+    return np.concatenate([d, mom], 1).reshape(h, w, 6)
