@@ -14,8 +14,6 @@ from worldgen.model.config import ModelConfig
 from worldgen.poses import Frame, Pose, camera_rotation, view_matrix
 
 SHADERS = Path(__file__).parent / "shaders"
-NEAR_M, FAR_M = 0.05, 3000.0
-MESH_CELLS = 64   # reprojection mesh cells per side
 
 
 def _prog(ctx, vert, frag):
@@ -45,36 +43,24 @@ class Display:
         self.rgb_tex.repeat_x = self.rgb_tex.repeat_y = False
         self.frame: Frame | None = None
         self.reproject = True
-        # the mesh: a grid of MESH_CELLS x MESH_CELLS cells whose vertices sit on pixel centres (every second pixel
-        # at 128x128), two triangles per cell. A turn is exact at any density (it does not depend on depth); a
-        # finer mesh would only sharpen silhouettes during the one or two ticks a reprojection is on screen, and
-        # on a CPU rasteriser a per-pixel mesh costs ten times as much to draw.
-        cells = min(MESH_CELLS, n - 1)
-        self._mesh_px = np.rint(np.linspace(0, n - 1, cells + 1)).astype(np.int64)   # pixel rows = columns
-        m = cells + 1
-        u, v = np.meshgrid(self._mesh_px + 0.5, self._mesh_px + 0.5)
-        verts = np.stack([u, v], -1).astype("f4").reshape(-1, 2)
-        i = np.arange(m - 1)[:, None] * m + np.arange(m - 1)[None, :]
-        tris = np.stack([i, i + 1, i + m, i + 1, i + m + 1, i + m], -1).astype("i4").reshape(-1)
-        self.mesh_prog = _prog(ctx, "reproject.vert", "image.frag")   # colour and sharpening as for any image
-        self.depth_buf = ctx.buffer(reserve=m * m * 4)
-        self.mesh = ctx.vertex_array(self.mesh_prog, [(ctx.buffer(verts.tobytes()), "2f", "in_pix"),
-                                                      (self.depth_buf, "1f", "in_depth")],
-                                     index_buffer=ctx.buffer(tris.tobytes()))
         self.img_prog = _prog(ctx, "quad.vert", "image.frag")
-        corners = np.array([0, 0, 1, 0, 0, 1, 1, 1], "f4")
-        self.quad = ctx.vertex_array(self.img_prog, [(ctx.buffer(corners.tobytes()), "2f", "in_corner")])
+        corners = ctx.buffer(np.array([0, 0, 1, 0, 0, 1, 1, 1], "f4").tobytes())
+        self.quad = ctx.vertex_array(self.img_prog, [(corners, "2f", "in_corner")])
+        self.depth_tex = ctx.texture((n, n), 1, dtype="f4")
+        self.depth_tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
+        # reprojection: a backward warp, one fragment per internal pixel (see reproject.frag). It replaced a
+        # forward mesh of 64x64 cells, which cost twice as much on Mesa's CPU rasteriser and was less exact.
+        self.reproject_prog = bp = _prog(ctx, "quad.vert", "reproject.frag")
+        self.reproject_quad = ctx.vertex_array(bp, [(corners, "2f", "in_corner")])
+        bp["u_rect"].value = (-1.0, -1.0, 1.0, 1.0)
+        bp["u_res"].value = (float(n), float(n))
+        bp["u_intr"].value = (cfg.intrinsics.fx, cfg.intrinsics.fy, cfg.intrinsics.cx, cfg.intrinsics.cy)
+        bp["u_tex"].value = 0
+        bp["u_depth"].value = 1
+        bp["u_texel"].value = (1.0 / n, 1.0 / n)
         side = n * internal_scale
-        self.internal = ctx.framebuffer(color_attachments=[ctx.texture((side, side), 3)],
-                                        depth_attachment=ctx.depth_renderbuffer((side, side)))
-        self.internal.color_attachments[0].filter = (moderngl.LINEAR, moderngl.LINEAR)
-        intr = cfg.intrinsics
-        self.mesh_prog["u_res"].value = (float(n), float(n))
-        self.mesh_prog["u_intr"].value = (intr.fx, intr.fy, intr.cx, intr.cy)
-        self.mesh_prog["u_proj"].write(intr.projection(NEAR_M, FAR_M).T.astype("f4").tobytes())
-        self.mesh_prog["u_tex"].value = 0
-        self.mesh_prog["u_texel"].value = (1.0 / n, 1.0 / n)
-        self.mesh_prog["u_flip"].value = 0.0
+        self.internal = ctx.framebuffer(color_attachments=[ctx.texture((side, side), 3)])
+        bp["u_out"].value = (float(side), float(side))
         self._hud_tex = None
         self._last_key = None
         self._shown = 0
@@ -84,12 +70,10 @@ class Display:
         self.frame = frame
         self._shown += 1                # counts frames shown (an object's id may be reused once it is freed)
         self.rgb_tex.write(np.ascontiguousarray(frame.rgb).tobytes())
-        self.depth_buf.write(np.ascontiguousarray(frame.depth[np.ix_(self._mesh_px, self._mesh_px)],
-                                                  dtype=np.float32).tobytes())
+        self.depth_tex.write(np.ascontiguousarray(frame.depth, dtype=np.float32).tobytes())
 
-    def _image(self, tex, rect, flip: bool, sharpen: float = 0.0, z: float = 0.0):
+    def _image(self, tex, rect, flip: bool, sharpen: float = 0.0):
         tex.use(0)
-        self.img_prog["u_z"].value = z
         self.img_prog["u_tex"].value = 0
         self.img_prog["u_rect"].value = rect
         self.img_prog["u_texel"].value = (1.0 / tex.width, 1.0 / tex.height)
@@ -119,27 +103,29 @@ class Display:
         ctx = self.ctx
         # 1. the newest frame, sharpened and reprojected to the view pose, at the internal resolution
         self.internal.use()
-        self.internal.clear(0.0, 0.0, 0.0, 1.0, depth=1.0)
         ctx.disable(moderngl.BLEND)
-        if self.frame is not None and self.reproject:
-            ctx.enable(moderngl.DEPTH_TEST)
-            ctx.depth_func = "<="
-            self.mesh_prog["u_src_to_dst"].write(src_to_dst(self.frame.pose, view_pose).T.astype("f4").tobytes())
-            self.mesh_prog["u_sharpen"].value = self.sharpen
+        if self.frame is None:
+            self.internal.clear(0.0, 0.0, 0.0, 1.0)
+        elif self.reproject:
+            m = np.linalg.inv(src_to_dst(self.frame.pose, view_pose))      # view camera -> frame camera
+            bp = self.reproject_prog
+            bp["u_rot"].write(m[:3, :3].T.astype("f4").tobytes())
+            bp["u_move"].value = tuple(float(v) for v in m[:3, 3])
+            bp["u_sharpen"].value = self.sharpen
             self.rgb_tex.use(0)
-            self.mesh.render(moderngl.TRIANGLES)
-            # what the mesh leaves uncovered shows the old view: drawn behind it, so covered pixels are skipped
-            self._image(self.rgb_tex, (-1, -1, 1, 1), flip=False, sharpen=self.sharpen, z=1.0)
-            ctx.depth_func = "<"
-            ctx.disable(moderngl.DEPTH_TEST)
-        else:
+            self.depth_tex.use(1)
+            self.reproject_quad.render(moderngl.TRIANGLE_STRIP)
+        else:                           # every pixel as the frame has it (the reprojection off, for comparison)
             self._image(self.rgb_tex, (-1, -1, 1, 1), flip=False, sharpen=self.sharpen)
         # 2. upscaled into the letterboxed window: a linear-filtered framebuffer blit, which Mesa's CPU rasteriser
         # does about three times faster than a textured quad (moderngl has no scaled blit; PyOpenGL does)
         target.use()
         ctx.viewport = (0, 0, *size)
-        target.clear(0.0, 0.0, 0.0, 1.0)
         x, y, w, h = letterbox(*size)
+        for bar in ((0, 0, x, size[1]), (x + w, 0, size[0] - x - w, size[1]),       # the letterbox bars only:
+                    (0, 0, size[0], y), (0, y + h, size[0], size[1] - y - h)):     # the blit covers the rest
+            if bar[2] > 0 and bar[3] > 0:
+                target.clear(0.0, 0.0, 0.0, 1.0, viewport=bar)
         side = self.internal.width
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self.internal.glo)
         GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, target.glo)
