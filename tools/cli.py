@@ -167,11 +167,12 @@ def cmd_bench_loop(args):
     checkpoint = args.checkpoint or (str(BUNDLED) if BUNDLED.exists() else None)
     spec = _scene(args.scene)
     make = lambda: Session(args.backend, checkpoint, spec)  # noqa: E731
-    cost = loop_cost(make, args.frames)
+    cost = loop_cost(make, args.frames, args.window)
+    size = "x".join(str(v) for v in args.window)
     for case, what in (("turning", "walking and turning every frame, so every frame is drawn"),
                        ("still", "standing still: drawn only when a new frame or HUD text arrives")):
         c = cost[case]
-        print(f"loop cost per displayed frame (960x720, no generator, 60 Hz), {what}; {c['frames']} frames, "
+        print(f"loop cost per displayed frame ({size}, no generator, 60 Hz), {what}; {c['frames']} frames, "
               f"{100 * c['drawn_share']:.0f}% drawn:")
         print(f"  update (input, fixed ticks, actions sent): p50 {c['update_p50_ms']:.3f} ms, "
               f"p90 {c['update_p90_ms']:.3f} ms")
@@ -401,8 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--backend", default="torch", choices=["oracle", "torch", "onnx"])
     bl.add_argument("--checkpoint", help="default: the bundled model")
     bl.add_argument("--scene", help="scene file or bundled name (default: default)")
-    bl.add_argument("--frames", type=int, default=600)
-    bl.add_argument("--trials", type=int, default=20)
+    bl.add_argument("--frames", type=int, default=600, help="display frames per case (default 600)")
+    bl.add_argument("--trials", type=int, default=20, help="view turns timed for the latency (default 20)")
+    bl.add_argument("--window", type=_window, default=(960, 720), metavar="WxH",
+                    help="window size the loop draws into (default 960x720, play's default)")
     bl.set_defaults(func=cmd_bench_loop)
     for name, helptext, steps, func in (
             ("generator", "ms per tick, torch eager against ONNX Runtime, at 64 and 128 px", 200, cmd_bench_generator),
