@@ -108,6 +108,44 @@ def fill_cracks(wp: Warped) -> Warped:
     return Warped(rgb, depth, valid)
 
 
+EDGE_WINDOW = 32   # a strip at the frame's edge takes the farthest of this many pixels beside it in its row
+
+
+def fill_holes(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rgb, depth) with every invalid pixel filled along its row: between two valid pixels, from the farther
+    (background) one; in a strip at the frame's edge, from the farthest of the EDGE_WINDOW valid pixels beside
+    the strip. Rows with no valid pixel take the nearest filled row. Where a view turns past what was seen,
+    the sky, the horizon and the ground carry on into the new strip, and an object at the edge is not copied
+    into it (copying the previous frame there, as before, grew a tree at the edge into a wall)."""
+    h, w = valid.shape
+    if valid.all() or not valid.any():
+        return rgb, depth
+    cols = np.arange(w, dtype=np.int32)[None, :]
+    rows = np.arange(h, dtype=np.int32)[:, None]
+    left = np.maximum.accumulate(np.where(valid, cols, -1), axis=1)
+    right = np.minimum.accumulate(np.where(valid, cols, w)[:, ::-1], axis=1)[:, ::-1]
+    has_l, has_r = left >= 0, right < w
+    d_l = np.where(has_l, depth[rows, np.clip(left, 0, w - 1)], -np.inf)
+    d_r = np.where(has_r, depth[rows, np.clip(right, 0, w - 1)], -np.inf)
+    src = np.where(has_l & (d_l >= d_r), left, right)
+    masked = np.where(valid, depth, -np.inf)
+    steps = np.arange(EDGE_WINDOW, dtype=np.int32)[None, :]
+    for edge, first, away in ((~has_l, right[:, :1], 1), (~has_r, left[:, -1:], -1)):
+        window = np.clip(first + away * steps, 0, w - 1)                  # (h, EDGE_WINDOW) columns
+        best = window[np.arange(h), np.argmax(masked[rows, window], axis=1)][:, None]
+        src = np.where(edge, best, src)
+    src = np.where(valid, cols, np.clip(src, 0, w - 1))
+    out_rgb, out_depth = rgb[rows, src], depth[rows, src]
+    row_ok = valid.any(1)
+    if not row_ok.all():
+        r = np.arange(h)
+        up = np.maximum.accumulate(np.where(row_ok, r, -1))
+        down = np.minimum.accumulate(np.where(row_ok, r, h)[::-1])[::-1]
+        near = np.where(up < 0, down, np.where(down >= h, up, np.where(r - up <= down - r, up, down)))
+        out_rgb, out_depth = out_rgb[near], out_depth[near]
+    return out_rgb, out_depth
+
+
 def _catmull_rom(f: np.ndarray) -> tuple:
     """Weights of the taps at -1, 0, 1, 2 for a sample at fraction f past tap 0 (Catmull-Rom: interpolating,
     and much less blurring than linear)."""

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..poses import Action, Frame, Pose, apply_action
 from .config import ModelConfig
-from .geometry import Camera, Warped, fill_cracks, plucker_map, splat, warp
+from .geometry import Camera, Warped, fill_cracks, fill_holes, plucker_map, splat, warp
 from .memory import SpatialMemory
 
 IN_CHANNELS = 24
@@ -57,13 +57,14 @@ class Prepared:
 def assemble(cfg: ModelConfig, prev_rgb: np.ndarray, prev_depth: np.ndarray, wp: Warped, wm: Warped,
              plucker: np.ndarray, revisit: bool = False):
     """Network inputs and the base image: the previous frame's warp (the freshest view) where it is valid,
-    memory where it is not; on a revisit memory wins wherever it is valid, so a place looks as it did the
-    first time."""
+    memory where it is not, and what neither covers filled from beside it along the row (`fill_holes`); on a
+    revisit memory wins wherever it is valid, so a place looks as it did the first time."""
     far = cfg.far_m
     use_mem = wm.valid & (~wp.valid | revisit)
     use_warp = wp.valid & ~use_mem
-    base_rgb = np.where(use_mem[..., None], wm.rgb, np.where(use_warp[..., None], wp.rgb, prev_rgb))
-    base_d = np.where(use_mem, wm.depth, np.where(use_warp, wp.depth, prev_depth))
+    base_rgb = np.where(use_mem[..., None], wm.rgb, wp.rgb)
+    base_d = np.where(use_mem, wm.depth, wp.depth)
+    base_rgb, base_d = fill_holes(base_rgb, base_d, use_mem | use_warp)   # what neither knows: see fill_holes
     base_denc = encode_depth(base_d, far)
     chans = [base_rgb, base_denc[..., None],
              wp.rgb, (encode_depth(wp.depth, far) * wp.valid)[..., None], wp.valid[..., None],
