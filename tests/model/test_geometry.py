@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from worldgen.model.geometry import Camera, fill_cracks, plucker_map, splat, warp
+from worldgen.model.geometry import EDGE_WINDOW, Camera, fill_cracks, fill_holes, plucker_map, splat, warp
 from worldgen.model.metrics import psnr, sharpness
 from worldgen.model.step import rgb_to_float, rgb_to_uint8
 from worldgen.poses import Action, Intrinsics, apply_action
@@ -57,6 +57,32 @@ def test_fill_cracks_fills_single_pixel_gaps_only():
     out = fill_cracks(Warped(rgb * valid[..., None], np.where(valid, 5.0, 0).astype(np.float32), valid))
     assert out.valid[3, 4] and out.depth[3, 4] == 5.0 and out.rgb[3, 4, 0] == 1.0
     assert not out.valid[:, 0].any()
+
+
+def test_fill_holes_carries_the_background_on_and_leaves_known_pixels_alone():
+    h, w = 6, 64
+    depth = np.full((h, w), 100.0, np.float32)
+    rgb = np.zeros((h, w, 3), np.float32)
+    rgb[..., 2] = np.linspace(0.2, 0.8, h)[:, None]          # "sky": one colour per row
+    depth[:, 4:12], rgb[:, 4:12] = 3.0, (0.1, 0.5, 0.1)        # a near "tree" at the frame's left edge
+    depth[:, 30:33], rgb[:, 30:33] = 2.0, (0.9, 0.0, 0.0)      # a near post with a hole beside it
+    valid = np.ones((h, w), bool)
+    valid[:, :4] = False                                      # the strip a turn reveals, at the left edge
+    valid[:, 33:35] = False                                   # a disocclusion between the post and the sky
+    valid[0] = False                                          # a row with nothing in it
+    out_rgb, out_depth = fill_holes(rgb, depth, valid)
+    assert np.array_equal(out_rgb[valid], rgb[valid]) and np.array_equal(out_depth[valid], depth[valid])
+    # the edge strip takes the sky beyond the tree, not the tree (the farthest of EDGE_WINDOW pixels beside it)
+    assert 12 - 4 < EDGE_WINDOW
+    np.testing.assert_array_equal(out_rgb[1:, :4], rgb[1:, 12:13].repeat(4, 1))
+    assert (out_depth[1:, :4] == 100.0).all()
+    # the disocclusion takes the farther side (the sky at column 35), not the post
+    np.testing.assert_array_equal(out_rgb[1:, 33:35], rgb[1:, 35:36].repeat(2, 1))
+    # the empty row copies its nearest row
+    np.testing.assert_array_equal(out_rgb[0], out_rgb[1])
+    # nothing to fill, or nothing to fill from: unchanged
+    assert fill_holes(rgb, depth, np.ones((h, w), bool))[0] is rgb
+    assert fill_holes(rgb, depth, np.zeros((h, w), bool))[0] is rgb
 
 
 def test_plucker_map_of_a_pure_turn_has_no_moment(village_renderer):
