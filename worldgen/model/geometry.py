@@ -117,9 +117,29 @@ def fill_holes(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray) -> tuple[n
     the strip. Rows with no valid pixel take the nearest filled row. Where a view turns past what was seen,
     the sky, the horizon and the ground carry on into the new strip, and an object at the edge is not copied
     into it (copying the previous frame there, as before, grew a tree at the edge into a wall)."""
-    h, w = valid.shape
     if valid.all() or not valid.any():
         return rgb, depth
+    todo = ~valid.all(1)                       # only rows with a hole
+    if not todo.all():
+        out_rgb, out_depth = rgb.copy(), depth.copy()
+        if valid[todo].any(1).all():           # each of them has something to fill from
+            out_rgb[todo], out_depth[todo] = _fill_rows(rgb[todo], depth[todo], valid[todo])
+            return out_rgb, out_depth
+    h = valid.shape[0]
+    out_rgb, out_depth = _fill_rows(rgb, depth, valid)
+    row_ok = valid.any(1)
+    if not row_ok.all():
+        r = np.arange(h)
+        up = np.maximum.accumulate(np.where(row_ok, r, -1))
+        down = np.minimum.accumulate(np.where(row_ok, r, h)[::-1])[::-1]
+        near = np.where(up < 0, down, np.where(down >= h, up, np.where(r - up <= down - r, up, down)))
+        out_rgb, out_depth = out_rgb[near], out_depth[near]
+    return out_rgb, out_depth
+
+
+def _fill_rows(rgb, depth, valid):
+    """fill_holes along rows; a row with no valid pixel comes back as it was."""
+    h, w = valid.shape
     cols = np.arange(w, dtype=np.int32)[None, :]
     rows = np.arange(h, dtype=np.int32)[:, None]
     left = np.maximum.accumulate(np.where(valid, cols, -1), axis=1)
@@ -131,19 +151,13 @@ def fill_holes(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray) -> tuple[n
     masked = np.where(valid, depth, -np.inf)
     steps = np.arange(EDGE_WINDOW, dtype=np.int32)[None, :]
     for edge, first, away in ((~has_l, right[:, :1], 1), (~has_r, left[:, -1:], -1)):
+        if not edge.any():
+            continue
         window = np.clip(first + away * steps, 0, w - 1)                  # (h, EDGE_WINDOW) columns
         best = window[np.arange(h), np.argmax(masked[rows, window], axis=1)][:, None]
         src = np.where(edge, best, src)
     src = np.where(valid, cols, np.clip(src, 0, w - 1))
-    out_rgb, out_depth = rgb[rows, src], depth[rows, src]
-    row_ok = valid.any(1)
-    if not row_ok.all():
-        r = np.arange(h)
-        up = np.maximum.accumulate(np.where(row_ok, r, -1))
-        down = np.minimum.accumulate(np.where(row_ok, r, h)[::-1])[::-1]
-        near = np.where(up < 0, down, np.where(down >= h, up, np.where(r - up <= down - r, up, down)))
-        out_rgb, out_depth = out_rgb[near], out_depth[near]
-    return out_rgb, out_depth
+    return rgb[rows, src], depth[rows, src]
 
 
 def _catmull_rom(f: np.ndarray) -> tuple:

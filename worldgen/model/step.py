@@ -66,13 +66,18 @@ def assemble(cfg: ModelConfig, prev_rgb: np.ndarray, prev_depth: np.ndarray, wp:
     base_d = np.where(use_mem, wm.depth, wp.depth)
     base_rgb, base_d = fill_holes(base_rgb, base_d, use_mem | use_warp)   # what neither knows: see fill_holes
     base_denc = encode_depth(base_d, far)
-    chans = [base_rgb, base_denc[..., None],
-             wp.rgb, (encode_depth(wp.depth, far) * wp.valid)[..., None], wp.valid[..., None],
-             wm.rgb, (encode_depth(wm.depth, far) * wm.valid)[..., None], wm.valid[..., None],
-             prev_rgb, encode_depth(prev_depth, far)[..., None],
-             plucker[..., :3], plucker[..., 3:] * MOMENT_SCALE]
-    x = np.concatenate([c.astype(np.float32) for c in chans], axis=-1)
-    return np.ascontiguousarray(x.transpose(2, 0, 1)), base_rgb.astype(np.float32), base_denc
+    x = np.empty((IN_CHANNELS, *base_d.shape), np.float32)      # written channel by channel, (C, H, W)
+    x[0:3] = base_rgb.transpose(2, 0, 1)
+    x[3] = base_denc
+    for at, wk in ((4, wp), (9, wm)):
+        x[at:at + 3] = wk.rgb.transpose(2, 0, 1)
+        x[at + 3] = encode_depth(wk.depth, far) * wk.valid
+        x[at + 4] = wk.valid
+    x[14:17] = prev_rgb.transpose(2, 0, 1)
+    x[17] = encode_depth(prev_depth, far)
+    x[18:21] = plucker[..., :3].transpose(2, 0, 1)
+    x[21:24] = plucker[..., 3:].transpose(2, 0, 1) * MOMENT_SCALE
+    return x, base_rgb.astype(np.float32), base_denc
 
 
 class GeneratorState:
