@@ -8,7 +8,12 @@ from pathlib import Path
 
 import moderngl
 import numpy as np
-from OpenGL import GL
+import OpenGL
+
+# Set before OpenGL.GL is imported: with checking on, PyOpenGL reports any GL error left behind by earlier work
+# (moderngl checks none) as its own call's, and checking after every call costs time in the loop.
+OpenGL.ERROR_CHECKING = False
+from OpenGL import GL  # noqa: E402
 
 from worldgen.model.config import ModelConfig
 from worldgen.poses import Frame, Pose, camera_rotation, view_matrix
