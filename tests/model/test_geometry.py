@@ -60,26 +60,42 @@ def test_fill_cracks_fills_single_pixel_gaps_only():
 
 
 def test_fill_holes_carries_the_background_on_and_leaves_known_pixels_alone():
-    h, w = 6, 64
+    h, w = 8, 64
     depth = np.full((h, w), 100.0, np.float32)
     rgb = np.zeros((h, w, 3), np.float32)
-    rgb[..., 2] = np.linspace(0.2, 0.8, h)[:, None]          # "sky": one colour per row
+    rgb[..., 2] = np.linspace(0.2, 0.8, h)[:, None]          # "sky": a colour per row ...
+    rgb[..., 0] = np.linspace(0.0, 0.5, w)[None, :]           # ... changing along it, so the column matters
+    depth[:, 36:] = np.linspace(100.0, 90.0, w - 36)[None, :]  # farthest at column 36 on the right
     depth[:, 4:12], rgb[:, 4:12] = 3.0, (0.1, 0.5, 0.1)        # a near "tree" at the frame's left edge
     depth[:, 30:33], rgb[:, 30:33] = 2.0, (0.9, 0.0, 0.0)      # a near post with a hole beside it
+    depth[:, 58:], rgb[:, 58:] = 4.0, (0.3, 0.3, 0.3)          # a near wall at the right edge
     valid = np.ones((h, w), bool)
-    valid[:, :4] = False                                      # the strip a turn reveals, at the left edge
-    valid[:, 33:35] = False                                   # a disocclusion between the post and the sky
-    valid[0] = False                                          # a row with nothing in it
+    valid[1:6, :4] = False                                    # the strip a turn reveals, at the left edge
+    valid[1:6, 33:35] = False                                 # a disocclusion between the post and the sky
+    valid[1:6, 61:] = False                                   # and a strip at the right edge
+    valid[0] = False                                          # a row with nothing in it; rows 6, 7 whole
     out_rgb, out_depth = fill_holes(rgb, depth, valid)
     assert np.array_equal(out_rgb[valid], rgb[valid]) and np.array_equal(out_depth[valid], depth[valid])
-    # the edge strip takes the sky beyond the tree, not the tree (the farthest of EDGE_WINDOW pixels beside it)
+    rows = slice(1, 6)
+    # the left strip takes the farthest pixel beyond the tree (column 12), not the tree
     assert 12 - 4 < EDGE_WINDOW
-    np.testing.assert_array_equal(out_rgb[1:, :4], rgb[1:, 12:13].repeat(4, 1))
-    assert (out_depth[1:, :4] == 100.0).all()
-    # the disocclusion takes the farther side (the sky at column 35), not the post
-    np.testing.assert_array_equal(out_rgb[1:, 33:35], rgb[1:, 35:36].repeat(2, 1))
-    # the empty row copies its nearest row
+    np.testing.assert_array_equal(out_rgb[rows, :4], rgb[rows, 12:13].repeat(4, 1))
+    assert (out_depth[rows, :4] == 100.0).all()
+    # the right strip looks left past the wall to the farthest column within reach (61 - EDGE_WINDOW = 29 .. 60)
+    far = 36
+    np.testing.assert_array_equal(out_rgb[rows, 61:], rgb[rows, far:far + 1].repeat(3, 1))
+    # the disocclusion takes the farther side (column 35), not the post
+    np.testing.assert_array_equal(out_rgb[rows, 33:35], rgb[rows, 35:36].repeat(2, 1))
+    # the empty row copies its nearest row, colour and depth
     np.testing.assert_array_equal(out_rgb[0], out_rgb[1])
+    np.testing.assert_array_equal(out_depth[0], out_depth[1])
+    # with no empty row only the rows with a hole are worked on; the result is the same
+    whole_first = valid.copy()
+    whole_first[0] = True
+    rgb2, depth2 = fill_holes(rgb, depth, whole_first)
+    np.testing.assert_array_equal(rgb2[1:], out_rgb[1:])
+    np.testing.assert_array_equal(depth2[1:], out_depth[1:])
+    np.testing.assert_array_equal(rgb2[0], rgb[0])
     # nothing to fill, or nothing to fill from: unchanged
     assert fill_holes(rgb, depth, np.ones((h, w), bool))[0] is rgb
     assert fill_holes(rgb, depth, np.zeros((h, w), bool))[0] is rgb

@@ -66,3 +66,23 @@ def test_reprojection_to_the_frames_own_pose_changes_nothing(scene):
     display.reproject = True
     display.draw(start, target, size)
     assert psnr(read_framebuffer(target, size), display.frame.rgb) > 45.0
+
+
+def test_play_settings_letterbox_a_wide_window_and_still_match_the_true_view(gl_ctx, scene):
+    """As in play: a 2x internal image, sharpening on, a window wider than tall (bars left and right)."""
+    renderer, start, _, _ = scene
+    display = Display(gl_ctx, CFG)                          # internal_scale 2, the default sharpening
+    display.show(renderer.render(start, CFG.intrinsics))
+    size = (3 * CFG.res, 2 * CFG.res)                       # 384 x 256: a 256 x 256 picture, 64-pixel bars
+    target = gl_ctx.framebuffer(color_attachments=[gl_ctx.texture(size, 3)])
+    target.clear(1.0, 1.0, 1.0, 1.0)
+    pose = _moved(start, turn_deg=5.0)
+    display.draw(pose, target, size)
+    shown = read_framebuffer(target, size)
+    target.release()
+    side = 2 * CFG.res
+    assert (shown[:, :CFG.res // 2] == 0).all() and (shown[:, CFG.res // 2 + side:] == 0).all()   # the bars
+    picture = shown[:, CFG.res // 2:CFG.res // 2 + side].astype(np.float64)
+    picture = picture.reshape(CFG.res, 2, CFG.res, 2, 3).mean((1, 3))      # back to the frame's size
+    truth = renderer.render(pose, CFG.intrinsics).rgb
+    assert psnr(picture, truth) >= 30.0

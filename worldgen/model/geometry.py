@@ -113,10 +113,11 @@ EDGE_WINDOW = 32   # a strip at the frame's edge takes the farthest of this many
 
 def fill_holes(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(rgb, depth) with every invalid pixel filled along its row: between two valid pixels, from the farther
-    (background) one; in a strip at the frame's edge, from the farthest of the EDGE_WINDOW valid pixels beside
-    the strip. Rows with no valid pixel take the nearest filled row. Where a view turns past what was seen,
-    the sky, the horizon and the ground carry on into the new strip, and an object at the edge is not copied
-    into it (copying the previous frame there, as before, grew a tree at the edge into a wall)."""
+    (background) one; in a strip at the frame's edge, from the farthest valid pixel among the EDGE_WINDOW
+    columns beside the strip. Rows with no valid pixel take the nearest filled row; with no valid pixel at all,
+    (rgb, depth) come back as they are. Where a view turns past what was seen, the sky, the horizon and the
+    ground carry on into the new strip, and an object at the edge is not copied into it (copying the previous
+    frame there, as before, grew a tree at the edge into a wall)."""
     if valid.all() or not valid.any():
         return rgb, depth
     todo = ~valid.all(1)                       # only rows with a hole
@@ -138,7 +139,7 @@ def fill_holes(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray) -> tuple[n
 
 
 def _fill_rows(rgb, depth, valid):
-    """fill_holes along rows; a row with no valid pixel comes back as it was."""
+    """fill_holes along rows; what a row with no valid pixel gets is meaningless (fill_holes replaces it)."""
     h, w = valid.shape
     cols = np.arange(w, dtype=np.int32)[None, :]
     rows = np.arange(h, dtype=np.int32)[:, None]

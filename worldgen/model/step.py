@@ -64,7 +64,11 @@ def assemble(cfg: ModelConfig, prev_rgb: np.ndarray, prev_depth: np.ndarray, wp:
     use_warp = wp.valid & ~use_mem
     base_rgb = np.where(use_mem[..., None], wm.rgb, wp.rgb)
     base_d = np.where(use_mem, wm.depth, wp.depth)
-    base_rgb, base_d = fill_holes(base_rgb, base_d, use_mem | use_warp)   # what neither knows: see fill_holes
+    known = use_mem | use_warp
+    if known.any():
+        base_rgb, base_d = fill_holes(base_rgb, base_d, known)   # what neither knows: see fill_holes
+    else:                                                         # nothing lands in view: keep the last frame
+        base_rgb, base_d = prev_rgb, prev_depth
     base_denc = encode_depth(base_d, far)
     x = np.empty((IN_CHANNELS, *base_d.shape), np.float32)      # written channel by channel, (C, H, W)
     x[0:3] = base_rgb.transpose(2, 0, 1)
