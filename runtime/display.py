@@ -16,7 +16,8 @@ OpenGL.ERROR_CHECKING = False
 from OpenGL import GL  # noqa: E402
 
 from worldgen.model.config import ModelConfig
-from worldgen.poses import Frame, Pose, camera_rotation, view_matrix
+from worldgen.model.geometry import relative
+from worldgen.poses import Frame, Pose
 
 SHADERS = Path(__file__).parent / "shaders"
 
@@ -29,14 +30,6 @@ def letterbox(width: int, height: int) -> tuple[int, int, int, int]:
     """The largest centred square viewport (x, y, w, h) in a width x height window."""
     side = min(width, height)
     return (width - side) // 2, (height - side) // 2, side, side
-
-
-def src_to_dst(src: Pose, dst: Pose) -> np.ndarray:
-    """(4, 4) camera-space transform from the frame's camera to the view camera."""
-    c2w = np.eye(4)
-    c2w[:3, :3] = camera_rotation(src.yaw, src.pitch)
-    c2w[:3, 3] = src.position
-    return view_matrix(dst) @ c2w
 
 
 class Display:
@@ -112,10 +105,10 @@ class Display:
         if self.frame is None:
             self.internal.clear(0.0, 0.0, 0.0, 1.0)
         elif self.reproject:
-            m = np.linalg.inv(src_to_dst(self.frame.pose, view_pose))      # view camera -> frame camera
+            m, t = relative(view_pose, self.frame.pose)    # view camera -> frame camera: p @ m + t
             bp = self.reproject_prog
-            bp["u_rot"].write(m[:3, :3].T.astype("f4").tobytes())
-            bp["u_move"].value = tuple(float(v) for v in m[:3, 3])
+            bp["u_rot"].write(m.tobytes())                  # m row-major = m.T column-major: the GLSL u_rot
+            bp["u_move"].value = tuple(float(v) for v in t)
             bp["u_sharpen"].value = self.sharpen
             self.rgb_tex.use(0)
             self.depth_tex.use(1)

@@ -1,6 +1,6 @@
 #version 330
-// Draws an image texture (a quad, or the reprojection mesh); with u_sharpen > 0 an unsharp mask at u_texel
-// restores edges lost to upscaling.
+// Draws an image texture on a quad; with u_sharpen > 0 an unsharp mask at u_texel restores edges lost to
+// upscaling.
 uniform sampler2D u_tex;
 uniform vec2 u_texel;          // 1 / texture size
 uniform float u_sharpen;

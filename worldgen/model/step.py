@@ -81,7 +81,7 @@ def assemble(cfg: ModelConfig, prev_rgb: np.ndarray, prev_depth: np.ndarray, wp:
     x[17] = encode_depth(prev_depth, far)
     x[18:21] = plucker[..., :3].transpose(2, 0, 1)
     x[21:24] = plucker[..., 3:].transpose(2, 0, 1) * MOMENT_SCALE
-    return x, base_rgb.astype(np.float32), base_denc
+    return x, base_rgb.astype(np.float32, copy=False), base_denc
 
 
 class GeneratorState:
