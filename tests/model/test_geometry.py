@@ -149,3 +149,38 @@ def test_a_chain_of_warps_drifts_less_than_a_chain_of_nearest_splats(village_ren
             sharp = sharpness(rgb_to_uint8(rgb)) / sharpness(gt[-1].rgb)
     assert chains["warp"] > chains["splat"] + 1.0, chains
     assert sharp > 0.65       # a chain of linear interpolations keeps about 0.53 here, nearest splats 0.92
+
+
+@pytest.mark.parametrize("pitch", [0.0, 0.3, -0.2])
+def test_a_sky_hole_takes_the_colour_of_its_elevation(pitch):
+    """A sky whose colour depends on elevation only (as a rendered sky does): a strip revealed at the edge is
+    filled at the right elevation, where copying along the row is off by the perspective."""
+    from worldgen.model.geometry import SKY_DEPTH_M
+    cam = Camera(INTR)
+    elev = cam.elevation(pitch)
+    shade = np.clip(0.5 + 0.8 * elev, 0, 1)
+    rgb = np.stack([shade * 0.4, shade * 0.6, 0.4 + 0.5 * shade], -1).astype(np.float32)
+    depth = np.full((128, 128), SKY_DEPTH_M, np.float32)
+    below = elev < 0
+    depth[below] = 20.0                                       # ground below the horizon, another colour
+    rgb[below] = (0.2, 0.5, 0.1)
+    valid = np.ones((128, 128), bool)
+    valid[:, 100:] = False                                    # a turn to the right reveals 28 columns
+    valid[40:44, 60:64] = False                               # and a disocclusion in the sky
+    by_row, _ = fill_holes(rgb, depth, valid)
+    by_elev, d = fill_holes(rgb, depth, valid, elev)
+    assert np.array_equal(by_elev[valid], rgb[valid])
+    sky_hole = ~valid & (d >= SKY_DEPTH_M)
+    err_row = np.abs(by_row - rgb)[sky_hole].max()
+    err_elev = np.abs(by_elev - rgb)[sky_hole].max()
+    assert err_elev < 0.01 < err_row
+    ground_hole = ~valid & (d < SKY_DEPTH_M)
+    np.testing.assert_array_equal(by_elev[ground_hole], by_row[ground_hole])   # only the sky changes
+
+
+def test_elevation_is_zero_on_the_horizon_and_grows_upwards():
+    cam = Camera(INTR)
+    e = cam.elevation(0.0)
+    assert np.abs(e[63:65, :]).max() < 0.02                   # the middle rows look along the horizon
+    assert (np.diff(e, axis=0) < 0).all()                     # up the image is up in the world
+    assert cam.elevation(0.3)[64, 64] == pytest.approx(np.tan(0.3), abs=0.01)

@@ -34,6 +34,12 @@ class Camera:
         self.rays = intr.camera_rays().reshape(-1, 3).astype(np.float64)  # (HW, 3), z = -1
         self.rays32 = self.rays.astype(np.float32)
 
+    def elevation(self, pitch: float) -> np.ndarray:
+        """(H, W) float32 tangent of each pixel's ray elevation above the horizon, for a camera at `pitch`."""
+        d = self.rays @ camera_rotation(0.0, pitch).T
+        tan = d[:, 1] / np.hypot(d[:, 0], d[:, 2])
+        return tan.reshape(self.intr.height, self.intr.width).astype(np.float32)
+
     def points_world(self, depth: np.ndarray, pose: Pose) -> np.ndarray:
         """(HW, 3) world points of every pixel of a planar depth map seen from `pose`."""
         r = camera_rotation(pose.yaw, pose.pitch)
@@ -111,23 +117,34 @@ def fill_cracks(wp: Warped) -> Warped:
 EDGE_WINDOW = 32   # a strip at the frame's edge takes the farthest of this many pixels beside it in its row
 
 
-def fill_holes(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def fill_holes(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray, elevation: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """(rgb, depth) with every invalid pixel filled along its row: between two valid pixels, from the farther
     (background) one; in a strip at the frame's edge, from the farthest valid pixel among the EDGE_WINDOW
     columns beside the strip. Rows with no valid pixel take the nearest filled row; with no valid pixel at all,
     (rgb, depth) come back as they are. Where a view turns past what was seen, the sky, the horizon and the
     ground carry on into the new strip, and an object at the edge is not copied into it (copying the previous
-    frame there, as before, grew a tree at the edge into a wall)."""
+    frame there, as before, grew a tree at the edge into a wall).
+
+    With `elevation` (Camera.elevation of the view), a hole filled with sky takes its colour from the source
+    column at the same elevation instead of the same row: a row of a perspective image is not a line of equal
+    elevation, so copying along rows turn after turn slanted the sky's bands (docs/model.md)."""
     if valid.all() or not valid.any():
         return rgb, depth
     todo = ~valid.all(1)                       # only rows with a hole
     if not todo.all():
         out_rgb, out_depth = rgb.copy(), depth.copy()
         if valid[todo].any(1).all():           # each of them has something to fill from
-            out_rgb[todo], out_depth[todo] = _fill_rows(rgb[todo], depth[todo], valid[todo])
+            out_rgb[todo], out_depth[todo], src = _fill_rows(rgb[todo], depth[todo], valid[todo])
+            if elevation is not None:
+                full = np.zeros(valid.shape, np.int32)
+                full[todo] = src
+                _sky_by_elevation(out_rgb, out_depth, rgb, depth, valid, full, elevation)
             return out_rgb, out_depth
     h = valid.shape[0]
-    out_rgb, out_depth = _fill_rows(rgb, depth, valid)
+    out_rgb, out_depth, src = _fill_rows(rgb, depth, valid)
+    if elevation is not None:
+        _sky_by_elevation(out_rgb, out_depth, rgb, depth, valid, src, elevation)
     row_ok = valid.any(1)
     if not row_ok.all():
         r = np.arange(h)
@@ -158,7 +175,31 @@ def _fill_rows(rgb, depth, valid):
         best = window[np.arange(h), np.argmax(masked[rows, window], axis=1)][:, None]
         src = np.where(edge, best, src)
     src = np.where(valid, cols, np.clip(src, 0, w - 1))
-    return rgb[rows, src], depth[rows, src]
+    return rgb[rows, src], depth[rows, src], src
+
+
+def _sky_by_elevation(out_rgb, out_depth, rgb, depth, valid, src, elevation) -> None:
+    """In place: each filled sky pixel takes the colour its source column has at the pixel's elevation,
+    interpolated between the two rows around it where both are known sky (else it keeps the row's colour)."""
+    h = valid.shape[0]
+    sky = depth >= SKY_DEPTH_M * 0.999
+    known_sky = valid & sky
+    ys, xs = np.nonzero(~valid & (out_depth >= SKY_DEPTH_M * 0.999) & valid.any(1)[:, None])
+    if not len(ys):
+        return
+    cs = src[ys, xs]
+    rows = np.arange(h, dtype=np.float64)
+    for c in np.unique(cs):
+        col = elevation[:, c].astype(np.float64)
+        if not np.all(np.diff(col) < 0):        # elevation must fall down the column (not past the zenith)
+            continue
+        k = np.flatnonzero(cs == c)
+        yf = np.interp(elevation[ys[k], xs[k]], col[::-1], rows[::-1])
+        y0 = np.floor(yf).astype(np.int64)
+        y1 = np.minimum(y0 + 1, h - 1)
+        ok = known_sky[y0, c] & known_sky[y1, c]
+        f = (yf - y0)[ok, None].astype(np.float32)
+        out_rgb[ys[k][ok], xs[k][ok]] = rgb[y0[ok], c] * (1 - f) + rgb[y1[ok], c] * f
 
 
 def _catmull_rom(f: np.ndarray) -> tuple:

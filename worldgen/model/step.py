@@ -55,7 +55,7 @@ class Prepared:
 
 
 def assemble(cfg: ModelConfig, prev_rgb: np.ndarray, prev_depth: np.ndarray, wp: Warped, wm: Warped,
-             plucker: np.ndarray, revisit: bool = False):
+             plucker: np.ndarray, revisit: bool = False, elevation: np.ndarray | None = None):
     """Network inputs and the base image: the previous frame's warp (the freshest view) where it is valid,
     memory where it is not, and what neither covers filled from beside it along the row (`fill_holes`); on a
     revisit memory wins wherever it is valid, so a place looks as it did the first time."""
@@ -66,7 +66,7 @@ def assemble(cfg: ModelConfig, prev_rgb: np.ndarray, prev_depth: np.ndarray, wp:
     base_d = np.where(use_mem, wm.depth, wp.depth)
     known = use_mem | use_warp
     if known.any():
-        base_rgb, base_d = fill_holes(base_rgb, base_d, known)   # what neither knows: see fill_holes
+        base_rgb, base_d = fill_holes(base_rgb, base_d, known, elevation)   # what neither knows: see fill_holes
     else:                                                         # nothing lands in view: keep the last frame
         base_rgb, base_d = prev_rgb, prev_depth
     base_denc = encode_depth(base_d, far)
@@ -168,7 +168,7 @@ def prepare_arrays(cfg: ModelConfig, cam: Camera, prev_rgb: np.ndarray, prev_dep
     wp = warp(cam, prev_rgb, prev_depth, prev_pose, new_pose)
     wm = warp_keyframes(cfg, cam, keyframes, new_pose)
     x, base_rgb, base_denc = assemble(cfg, prev_rgb, prev_depth, wp, wm, plucker_map(cam, prev_pose, new_pose),
-                                      revisit)
+                                      revisit, cam.elevation(new_pose.pitch))
     act = (np.asarray(action) / np.asarray(cfg.action_max)).astype(np.float32)
     return Prepared(x, act, base_rgb, base_denc, new_pose, np.asarray(action, np.float64))
 
