@@ -180,11 +180,12 @@ def cmd_bench_loop(args):
               f"p90 {c['cpu_p90_ms']:.2f} ms")
         print(f"  with the rasteriser's drawing finished (glFinish): p50 {c['p50_ms']:.2f} ms, "
               f"p90 {c['p90_ms']:.2f} ms, mean {c['mean_ms']:.2f} ms")
-    lat = turn_latency(make, args.trials)
+    lat = turn_latency(make, args.trials, size=args.window)
     for k in ("with_reprojection", "without_reprojection"):
         r = lat[k]
-        print(f"turn latency {k.replace('_', ' ')} ({args.backend}): mean {r['mean_ms']:.1f} ms, "
-              f"p90 {r['p90_ms']:.1f} ms over {r['trials']} turns (one display frame = {lat['display_frame_ms']:.1f} ms)")
+        print(f"turn latency {k.replace('_', ' ')} ({args.backend} generator running, {size}): "
+              f"mean {r['mean_ms']:.1f} ms, p90 {r['p90_ms']:.1f} ms over {r['trials']} turns "
+              f"(one display frame = {lat['display_frame_ms']:.1f} ms)")
 
 
 def cmd_export(args):
