@@ -97,7 +97,6 @@ def test_no_display_says_so_in_one_line(tmp_path):
 def test_game_keys_screenshot_save_pause_step_reset_load(xvfb, tmp_path):
     """F12 writes a PNG of the window and F5 a save; while P pauses, holding W moves nothing and . steps one
     tick; Backspace goes back to the spawn; F9 loads the save from disk. Each state is read from a save."""
-    import shutil as sh
     from runtime.saves import read_save
     proc, win = start_game(xvfb, tmp_path)
     save = tmp_path / "saves" / "quicksave.wlsave"
@@ -118,7 +117,7 @@ def test_game_keys_screenshot_save_pause_step_reset_load(xvfb, tmp_path):
     xdo(xvfb, "keyup", "w")
     a = key_and_save("p", "F12", wait=1.0)                # paused, a screenshot, saved
     kept = tmp_path / "a.wlsave"
-    sh.copy(save, kept)
+    shutil.copy(save, kept)
     shots = list((tmp_path / "screenshots").glob("*.png"))
     assert len(shots) == 1
     img = np.asarray(Image.open(shots[0]).convert("RGB"))
@@ -132,7 +131,7 @@ def test_game_keys_screenshot_save_pause_step_reset_load(xvfb, tmp_path):
     assert -0.2 < b["pose"][2] - a["pose"][2] < 0         # one tick's walk forward
     c = key_and_save("BackSpace", wait=1.0)
     assert c["tick"] == 0 and abs(c["pose"][0]) < 1e-6 and abs(c["pose"][2]) < 1e-6
-    sh.copy(kept, save)                                   # F9 loads whatever the quicksave file holds now
+    shutil.copy(kept, save)                                   # F9 loads whatever the quicksave file holds now
     xdo(xvfb, "key", "F9")
     time.sleep(1.5)
     result = stop_game(proc)                              # still paused: the pose is the loaded one

@@ -33,12 +33,16 @@ class Camera:
         self.intr = intr
         self.rays = intr.camera_rays().reshape(-1, 3).astype(np.float64)  # (HW, 3), z = -1
         self.rays32 = self.rays.astype(np.float32)
+        self._elevation: tuple[float, np.ndarray] | None = None
 
     def elevation(self, pitch: float) -> np.ndarray:
-        """(H, W) float32 tangent of each pixel's ray elevation above the horizon, for a camera at `pitch`."""
-        d = self.rays @ camera_rotation(0.0, pitch).T
-        tan = d[:, 1] / np.hypot(d[:, 0], d[:, 2])
-        return tan.reshape(self.intr.height, self.intr.width).astype(np.float32)
+        """(H, W) float32 tangent of each pixel's ray elevation above the horizon, for a camera at `pitch`
+        (kept for the last pitch asked: most ticks do not change it). Read only."""
+        if self._elevation is None or self._elevation[0] != pitch:
+            d = self.rays @ camera_rotation(0.0, pitch).T
+            tan = (d[:, 1] / np.hypot(d[:, 0], d[:, 2])).reshape(self.intr.height, self.intr.width)
+            self._elevation = (pitch, tan.astype(np.float32))
+        return self._elevation[1]
 
     def points_world(self, depth: np.ndarray, pose: Pose) -> np.ndarray:
         """(HW, 3) world points of every pixel of a planar depth map seen from `pose`."""
@@ -132,21 +136,17 @@ def fill_holes(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray, elevation:
     if valid.all() or not valid.any():
         return rgb, depth
     todo = ~valid.all(1)                       # only rows with a hole
-    if not todo.all():
+    row_ok = valid.any(1)
+    if row_ok[todo].all():                     # each of them has something to fill from
         out_rgb, out_depth = rgb.copy(), depth.copy()
-        if valid[todo].any(1).all():           # each of them has something to fill from
-            out_rgb[todo], out_depth[todo], src = _fill_rows(rgb[todo], depth[todo], valid[todo])
-            if elevation is not None:
-                full = np.zeros(valid.shape, np.int32)
-                full[todo] = src
-                _sky_by_elevation(out_rgb, out_depth, rgb, depth, valid, full, elevation)
-            return out_rgb, out_depth
-    h = valid.shape[0]
-    out_rgb, out_depth, src = _fill_rows(rgb, depth, valid)
+        src = np.zeros(valid.shape, np.int32)  # (whole rows need no source)
+        out_rgb[todo], out_depth[todo], src[todo] = _fill_rows(rgb[todo], depth[todo], valid[todo])
+    else:
+        out_rgb, out_depth, src = _fill_rows(rgb, depth, valid)
     if elevation is not None:
         _sky_by_elevation(out_rgb, out_depth, rgb, depth, valid, src, elevation)
-    row_ok = valid.any(1)
     if not row_ok.all():
+        h = valid.shape[0]
         r = np.arange(h)
         up = np.maximum.accumulate(np.where(row_ok, r, -1))
         down = np.minimum.accumulate(np.where(row_ok, r, h)[::-1])[::-1]
@@ -182,8 +182,7 @@ def _sky_by_elevation(out_rgb, out_depth, rgb, depth, valid, src, elevation) -> 
     """In place: each filled sky pixel takes the colour its source column has at the pixel's elevation,
     interpolated between the two rows around it where both are known sky (else it keeps the row's colour)."""
     h = valid.shape[0]
-    sky = depth >= SKY_DEPTH_M * 0.999
-    known_sky = valid & sky
+    known_sky = valid & (depth >= SKY_DEPTH_M * 0.999)
     ys, xs = np.nonzero(~valid & (out_depth >= SKY_DEPTH_M * 0.999) & valid.any(1)[:, None])
     if not len(ys):
         return
