@@ -180,6 +180,8 @@ def cmd_bench_loop(args):
               f"p90 {c['cpu_p90_ms']:.2f} ms")
         print(f"  with the rasteriser's drawing finished (glFinish): p50 {c['p50_ms']:.2f} ms, "
               f"p90 {c['p90_ms']:.2f} ms, mean {c['mean_ms']:.2f} ms")
+        print(f"  CPU time of the loop's own thread in that (not the rasteriser's threads): "
+              f"p50 {c['thread_cpu_p50_ms']:.2f} ms, p90 {c['thread_cpu_p90_ms']:.2f} ms")
     lat = turn_latency(make, args.trials, size=args.window)
     for k in ("with_reprojection", "without_reprojection"):
         r = lat[k]

@@ -116,14 +116,41 @@ def test_bicubic_is_exact_at_centres_keeps_ramps_and_stays_in_range():
     rng = np.random.default_rng(0)
     img = rng.random((6, 7, 3)).astype(np.float32)
     ys, xs = np.mgrid[0:6, 0:7]
-    np.testing.assert_allclose(bicubic(img, xs.ravel() + 0.5, ys.ravel() + 0.5), img.reshape(-1, 3), atol=1e-6)
-    ramp = np.broadcast_to((np.arange(7, dtype=np.float32) / 10)[None, :, None], (6, 7, 3)).copy()
-    u = np.array([2.3 + 0.5, 3.75 + 0.5])       # inside, away from the clamped edges
-    np.testing.assert_allclose(bicubic(ramp, u, np.array([3.0, 3.0]))[:, 0], [0.23, 0.375], atol=1e-6)
+    np.testing.assert_allclose(bicubic(img, xs.ravel() + 0.5, ys.ravel() + 0.5), img.reshape(-1, 3), atol=1e-5)
+    ramp = np.broadcast_to((np.arange(32, dtype=np.float32) / 100)[None, :, None], (6, 32, 3)).copy()
+    u = np.array([12.3 + 0.5, 17.75 + 0.5])     # inside, away from the clamped edges
+    np.testing.assert_allclose(bicubic(ramp, u, np.array([3.0, 3.0]))[:, 0], [0.123, 0.1775], atol=1e-5)
     step = np.zeros((6, 7, 3), np.float32)
-    step[:, 4:] = 1.0                              # Catmull-Rom overshoots a step; the result is clipped
+    step[:, 4:] = 1.0                              # an interpolating cubic overshoots a step; the result is clipped
     out = bicubic(step, np.linspace(0.5, 6.5, 25), np.full(25, 3.0))
     assert out.min() >= 0.0 and out.max() <= 1.0
+
+
+def test_resampling_there_and_back_keeps_fine_detail():
+    """Half a pixel right, half a pixel back, ten times, as a warp chain does: the spline keeps the detail that
+    linear interpolation smears (what a chain of warps loses every tick, docs/model.md)."""
+    from worldgen.model.geometry import bicubic
+    ys, xs = np.mgrid[0:24, 0:24].astype(np.float64)
+    detail = 0.5 + 0.2 * np.sin(2 * np.pi * xs / 4.0) + 0.2 * np.cos(2 * np.pi * (xs + ys) / 6.0)   # a few pixels
+    img = np.repeat(detail[..., None], 3, -1).astype(np.float32)
+    u, v = xs.ravel() + 0.5, ys.ravel() + 0.5
+
+    def linear(im, uu, vv):
+        x = np.clip(uu - 0.5, 0, 23)
+        x0 = np.minimum(np.floor(x).astype(int), 22)
+        f = (x - x0)[:, None]
+        row = np.clip(np.floor(vv - 0.5).astype(int), 0, 23)
+        return im[row, x0] * (1 - f) + im[row, x0 + 1] * f
+
+    out = {}
+    for name, sample in (("spline", bicubic), ("linear", linear)):
+        cur = img
+        for _ in range(10):
+            cur = sample(cur, u + 0.5, v).reshape(24, 24, 3)
+            cur = sample(cur, u - 0.5, v).reshape(24, 24, 3)
+        out[name] = np.abs(cur - img)[2:-2, 2:-2].mean()    # away from the clamped edges
+    assert out["spline"] < 0.5 * out["linear"]
+    assert out["spline"] < 0.1
 
 
 def test_a_chain_of_warps_drifts_less_than_a_chain_of_nearest_splats(village_renderer):

@@ -10,6 +10,7 @@ One implementation serves training, evaluation and the runtime, so the play path
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,6 +119,21 @@ def fill_cracks(wp: Warped) -> Warped:
     return Warped(rgb, depth, valid)
 
 
+UPRIGHT_REL = 0.03  # a pixel is upright if the one above it is this close in depth (relative)
+
+
+def object_mask(depth: np.ndarray) -> np.ndarray:
+    """(H, W) bool: pixels of upright things (trees, rocks, houses), not ground or sky. Up a column of ground
+    the depth grows row by row; up an upright surface it stays nearly the same, and its top row has sky or
+    far ground above it."""
+    sky = depth >= SKY_DEPTH_M * 0.999
+    above = np.vstack([depth[:1], depth[:-1]])
+    upright = np.abs(above - depth) < UPRIGHT_REL * depth
+    top = above > 1.3 * depth
+    below = np.vstack([upright[1:], upright[-1:]])
+    return ~sky & (upright | top & below)
+
+
 EDGE_WINDOW = 32   # a strip at the frame's edge takes the farthest of this many pixels beside it in its row
 
 
@@ -201,25 +217,45 @@ def _sky_by_elevation(out_rgb, out_depth, rgb, depth, valid, src, elevation) -> 
         out_rgb[ys[k][ok], xs[k][ok]] = rgb[y0[ok], c] * (1 - f) + rgb[y1[ok], c] * f
 
 
-def _catmull_rom(f: np.ndarray) -> tuple:
-    """Weights of the taps at -1, 0, 1, 2 for a sample at fraction f past tap 0 (Catmull-Rom: interpolating,
-    and much less blurring than linear)."""
+@functools.lru_cache(maxsize=8)
+def _spline_prefilter(n: int) -> np.ndarray:
+    """(n, n) float32: pixel values -> cubic B-spline coefficients along one axis, the inverse of sampling the
+    spline at the pixel centres (weights 1/6, 4/6, 1/6, edges clamped as the sampler clamps them)."""
+    a = np.zeros((n, n))
+    for i in range(n):
+        a[i, i] += 4.0 / 6.0
+        a[i, max(i - 1, 0)] += 1.0 / 6.0
+        a[i, min(i + 1, n - 1)] += 1.0 / 6.0
+    return np.linalg.inv(a).astype(np.float32)
+
+
+def _bspline(f: np.ndarray) -> tuple:
+    """Weights of the taps at -1, 0, 1, 2 for a sample at fraction f past tap 0 (the cubic B-spline basis)."""
+    g = 1.0 - f
     f2 = f * f
-    f3 = f2 * f
-    return (0.5 * (-f3 + 2 * f2 - f), 0.5 * (3 * f3 - 5 * f2) + 1, 0.5 * (-3 * f3 + 4 * f2 + f), 0.5 * (f3 - f2))
+    return (g * g * g / 6.0, (3.0 * f2 * f - 6.0 * f2 + 4.0) / 6.0, (-3.0 * f2 * f + 3.0 * f2 + 3.0 * f + 1.0) / 6.0,
+            f2 * f / 6.0)
 
 
 def bicubic(img: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """img (H, W, C) sampled at pixel coordinates (u, v) with a Catmull-Rom cubic, edges clamped: (N, C),
-    clipped to the image's range."""
-    h, w = img.shape[:2]
+    """img (H, W, C) sampled at pixel coordinates (u, v) by cubic B-spline interpolation, edges clamped: (N, C),
+    clipped to the image's range.
+
+    The image is first turned into spline coefficients (`_spline_prefilter` along each axis), so the spline
+    passes through every pixel value; sampled at a sub-pixel offset it keeps more of the fine detail than a
+    Catmull-Rom cubic, which the warp used before. A warp chain resamples every tick, so what one hop loses
+    compounds: on the standard suite's 1024-tick wander, a chain of warps with true depth keeps a sharpness
+    ratio of 0.93 at t=64 with this sampler and 0.77 with Catmull-Rom, at the same PSNR (docs/model.md)."""
+    h, w, nc = img.shape
+    coef = (_spline_prefilter(h) @ img.reshape(h, w * nc).astype(np.float32)).reshape(h, w, nc)
+    coef = np.einsum("kj,ijc->ikc", _spline_prefilter(w), coef, optimize=True)
     x = np.clip(u - 0.5, 0.0, w - 1.0).astype(np.float32)
     y = np.clip(v - 0.5, 0.0, h - 1.0).astype(np.float32)
     x0, y0 = x.astype(np.int32), y.astype(np.int32)
-    wx, wy = _catmull_rom(x - x0), _catmull_rom(y - y0)
+    wx, wy = _bspline(x - x0), _bspline(y - y0)
     cols = [np.clip(x0 + k - 1, 0, w - 1) for k in range(4)]
     rows = [np.clip(y0 + k - 1, 0, h - 1) * w for k in range(4)]
-    planes = np.ascontiguousarray(img.reshape(h * w, -1).T, dtype=np.float32)
+    planes = np.ascontiguousarray(coef.reshape(h * w, -1).T)
     out = np.empty((planes.shape[0], len(x)), np.float32)
     for ch, plane in zip(out, planes):
         acc = 0.0
@@ -235,7 +271,7 @@ OCCLUSION_ABS_M = 0.1  # within this share of its distance plus this many metres
 
 def warp(cam: Camera, rgb: np.ndarray, depth: np.ndarray, src: Pose, dst: Pose) -> Warped:
     """One frame warped to `dst`: depth and visibility from the z-buffered splat (one-pixel cracks filled),
-    colour sampled back from the source (Catmull-Rom cubic) wherever the surface is visible there."""
+    colour sampled back from the source (cubic B-spline) wherever the surface is visible there."""
     wp = fill_cracks(splat(cam, [(rgb, depth, src)], dst))
     h, w = cam.intr.height, cam.intr.width
     m, t = relative(src, dst)

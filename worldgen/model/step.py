@@ -14,6 +14,7 @@ import numpy as np
 from ..poses import Action, Frame, Pose, apply_action
 from .config import ModelConfig
 from .geometry import Camera, Warped, fill_cracks, fill_holes, plucker_map, splat, warp
+from .invent import Exemplar
 from .memory import SpatialMemory
 
 IN_CHANNELS = 24
@@ -22,7 +23,7 @@ REVISIT_OVERLAP = 0.9  # an old keyframe seeing this much of the new view makes 
 REVISIT_AGE_TICKS = 60  # ...where old means at least this many ticks ago (not the walk's latest keyframe)
 MOMENT_SCALE = 10.0   # Plucker moments of a one-tick move are a few centimetres; bring them near unit size
 STATE_FORMAT = "worldloop.generator_state"
-STATE_VERSION = 1
+STATE_VERSION = 2     # 2: the exemplar of the far-detail fill (invent.py)
 
 
 def rgb_to_float(rgb: np.ndarray) -> np.ndarray:
@@ -52,11 +53,13 @@ class Prepared:
     base_denc: np.ndarray   # (H, W) float32 encoded depth
     pose: Pose              # the new pose
     action_clamped: np.ndarray  # (5,) float64, the action actually applied
+    known: np.ndarray | None = None  # (H, W) bool: pixels the warp or memory cover (None: not tracked)
 
 
 def assemble(cfg: ModelConfig, prev_rgb: np.ndarray, prev_depth: np.ndarray, wp: Warped, wm: Warped,
              plucker: np.ndarray, revisit: bool = False, elevation: np.ndarray | None = None):
-    """Network inputs and the base image: the previous frame's warp (the freshest view) where it is valid,
+    """(network inputs, base RGB, base encoded depth, which pixels the warp or memory cover). The base image is
+    the previous frame's warp (the freshest view) where it is valid,
     memory where it is not, and what neither covers filled from beside it along the row (`fill_holes`); on a
     revisit memory wins wherever it is valid, so a place looks as it did the first time."""
     far = cfg.far_m
@@ -81,14 +84,15 @@ def assemble(cfg: ModelConfig, prev_rgb: np.ndarray, prev_depth: np.ndarray, wp:
     x[17] = encode_depth(prev_depth, far)
     x[18:21] = plucker[..., :3].transpose(2, 0, 1)
     x[21:24] = plucker[..., 3:].transpose(2, 0, 1) * MOMENT_SCALE
-    return x, base_rgb.astype(np.float32, copy=False), base_denc
+    return x, base_rgb.astype(np.float32, copy=False), base_denc, known
 
 
 class GeneratorState:
     """Everything a generator needs to continue: tick, pose, previous frame, memory, random state."""
 
-    def __init__(self, cfg: ModelConfig, cam: Camera, frame: Frame, seed: int = 0):
+    def __init__(self, cfg: ModelConfig, cam: Camera, frame: Frame, seed: int = 0, invent: bool = True):
         self.cfg, self.cam = cfg, cam
+        self.invent = invent        # the far-detail fill after the network (invent.py); training keeps it off
         self.tick = 0
         self.pose = frame.pose
         self.rgb = frame.rgb.copy()
@@ -96,21 +100,24 @@ class GeneratorState:
         self.memory = SpatialMemory(cfg, cam)
         self.memory.insert_if_novel(self.rgb, self.depth, self.pose, 0)
         self.rng = np.random.Generator(np.random.PCG64(seed))
+        self.exemplar = Exemplar(frame.rgb, frame.depth, frame.pose.pitch, cam)
 
     def frame(self) -> Frame:
         return Frame(self.rgb, self.depth, self.pose)
 
     def export(self) -> tuple[dict[str, np.ndarray], dict]:
         """(arrays, json-able meta): the full state, for saves; no pickle."""
-        arrays = {"prev_rgb": self.rgb, "prev_depth": self.depth, **self.memory.to_arrays()}
+        arrays = {"prev_rgb": self.rgb, "prev_depth": self.depth, **self.memory.to_arrays(),
+                  **self.exemplar.to_arrays()}
         meta = {"format": STATE_FORMAT, "version": STATE_VERSION, "tick": self.tick,
-                "pose": list(self.pose.as_array()), "rng": self.rng.bit_generator.state}
+                "pose": list(self.pose.as_array()), "rng": self.rng.bit_generator.state,
+                "exemplar": self.exemplar.meta()}
         return arrays, json.loads(json.dumps(meta))
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
         """Take an exported state; ValueError (naming the field) if it does not fit this model."""
         r = self.cfg.res
-        want = {"prev_rgb": (r, r, 3), "prev_depth": (r, r)}
+        want = {"prev_rgb": (r, r, 3), "prev_depth": (r, r), "exemplar_rgb": (r, r, 3), "exemplar_depth": (r, r)}
         for k, shape in want.items():
             if k not in arrays or arrays[k].shape != shape:
                 raise ValueError(f"field {k}: expected shape {shape}, got "
@@ -119,14 +126,19 @@ class GeneratorState:
         for k, shape in {"memory_rgb": (n, r, r, 3), "memory_depth": (n, r, r), "memory_tick": (n,)}.items():
             if k not in arrays or arrays[k].shape != shape:
                 raise ValueError(f"field {k}: expected shape {shape}")
-        if meta.get("format") != STATE_FORMAT or meta.get("version", 99) > STATE_VERSION:
-            raise ValueError(f"field format/version: not a {STATE_FORMAT} version <= {STATE_VERSION}")
+        if meta.get("format") != STATE_FORMAT or meta.get("version") != STATE_VERSION:
+            raise ValueError(f"field format/version: not a {STATE_FORMAT} version {STATE_VERSION}")
+        try:
+            exemplar = Exemplar.from_saved(arrays, meta["exemplar"], self.cam)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"field exemplar: {e}") from None
         self.tick = int(meta["tick"])
         self.pose = Pose.from_array(meta["pose"])
         self.rgb = arrays["prev_rgb"].copy()
         self.depth = arrays["prev_depth"].copy()
         self.memory.load_arrays(arrays)
         self.rng.bit_generator.state = meta["rng"]
+        self.exemplar = exemplar
 
 
 def prepare(state: GeneratorState, action: Action | np.ndarray) -> Prepared:
@@ -167,10 +179,10 @@ def prepare_arrays(cfg: ModelConfig, cam: Camera, prev_rgb: np.ndarray, prev_dep
     new_pose = apply_action(prev_pose, Action.from_array(action))
     wp = warp(cam, prev_rgb, prev_depth, prev_pose, new_pose)
     wm = warp_keyframes(cfg, cam, keyframes, new_pose)
-    x, base_rgb, base_denc = assemble(cfg, prev_rgb, prev_depth, wp, wm, plucker_map(cam, prev_pose, new_pose),
+    x, base_rgb, base_denc, known = assemble(cfg, prev_rgb, prev_depth, wp, wm, plucker_map(cam, prev_pose, new_pose),
                                       revisit, cam.elevation(new_pose.pitch))
     act = (np.asarray(action) / np.asarray(cfg.action_max)).astype(np.float32)
-    return Prepared(x, act, base_rgb, base_denc, new_pose, np.asarray(action, np.float64))
+    return Prepared(x, act, base_rgb, base_denc, new_pose, np.asarray(action, np.float64), known)
 
 
 def decode(cfg: ModelConfig, prep: Prepared, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -184,6 +196,8 @@ def decode(cfg: ModelConfig, prep: Prepared, out: np.ndarray) -> tuple[np.ndarra
 
 def finish(state: GeneratorState, prep: Prepared, out: np.ndarray) -> Frame:
     rgb, depth = decode(state.cfg, prep, out)
+    if state.invent and prep.known is not None:      # far detail where a turn reveals what was never seen (invent.py)
+        state.exemplar.fill(rgb, depth, prep.known, state.cam.elevation(prep.pose.pitch), state.rng)
     state.rgb, state.depth, state.pose = rgb, depth, prep.pose
     state.tick += 1
     state.memory.insert_if_novel(rgb, depth, prep.pose, state.tick)

@@ -155,7 +155,7 @@ def _sparse_index(res: int) -> np.ndarray:
 def rollout_start(bank: FrameBank, cfg: TrainConfig, cam: Camera, s: int) -> GeneratorState:
     """A generator state at frame s, its memory holding the episode's earlier frames as keyframes."""
     state = GeneratorState(cfg.model, cam, Frame(bank.rgb[bank.ep_start[s]], bank.depth[bank.ep_start[s]],
-                                                 bank.pose_at(bank.ep_start[s])))
+                                                 bank.pose_at(bank.ep_start[s])), invent=False)
     for j in range(bank.ep_start[s] + KEYFRAME_EVERY, s, KEYFRAME_EVERY):
         state.memory.insert_if_novel(bank.rgb[j], bank.depth[j], bank.pose_at(j), int(j - bank.ep_start[s]))
     state.rgb, state.depth, state.pose = bank.rgb[s].copy(), bank.depth[s].copy(), bank.pose_at(s)
