@@ -10,7 +10,6 @@ One implementation serves training, evaluation and the runtime, so the play path
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -217,16 +216,26 @@ def _sky_by_elevation(out_rgb, out_depth, rgb, depth, valid, src, elevation) -> 
         out_rgb[ys[k][ok], xs[k][ok]] = rgb[y0[ok], c] * (1 - f) + rgb[y1[ok], c] * f
 
 
-@functools.lru_cache(maxsize=8)
-def _spline_prefilter(n: int) -> np.ndarray:
-    """(n, n) float32: pixel values -> cubic B-spline coefficients along one axis, the inverse of sampling the
-    spline at the pixel centres (weights 1/6, 4/6, 1/6, edges clamped as the sampler clamps them)."""
-    a = np.zeros((n, n))
-    for i in range(n):
-        a[i, i] += 4.0 / 6.0
-        a[i, max(i - 1, 0)] += 1.0 / 6.0
-        a[i, min(i + 1, n - 1)] += 1.0 / 6.0
-    return np.linalg.inv(a).astype(np.float32)
+SPLINE_POLE = 3.0 ** 0.5 - 2.0   # the pole of the cubic B-spline's inverse filter
+SPLINE_RADIUS = 10             # taps each side of the truncated inverse filter (error below 3e-6)
+_SPLINE_TAPS = (3.0 ** 0.5 * SPLINE_POLE ** np.abs(np.arange(-SPLINE_RADIUS, SPLINE_RADIUS + 1))).astype(np.float32)
+
+
+def _spline_prefilter(img: np.ndarray, axis: int) -> np.ndarray:
+    """Pixel values -> cubic B-spline coefficients along one axis, for the image extended by its edge values:
+    the inverse of sampling the spline at pixel centres (weights 1/6, 4/6, 1/6), whose impulse response is
+    sqrt(3) * pole^|k|, truncated. Shifted adds, not a matrix product: BLAS threads fight torch's for the
+    2 cores, and a 128x128 product took 25 ms where this takes under 1 ms."""
+    n = img.shape[axis]
+    pad = [(0, 0)] * img.ndim
+    pad[axis] = (SPLINE_RADIUS, SPLINE_RADIUS)
+    ext = np.pad(img, pad, mode="edge")
+    out = np.zeros(img.shape, np.float32)
+    window = [slice(None)] * img.ndim
+    for k, c in enumerate(_SPLINE_TAPS):
+        window[axis] = slice(k, k + n)
+        out += c * ext[tuple(window)]
+    return out
 
 
 def _bspline(f: np.ndarray) -> tuple:
@@ -241,21 +250,21 @@ def bicubic(img: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """img (H, W, C) sampled at pixel coordinates (u, v) by cubic B-spline interpolation, edges clamped: (N, C),
     clipped to the image's range.
 
-    The image is first turned into spline coefficients (`_spline_prefilter` along each axis), so the spline
-    passes through every pixel value; sampled at a sub-pixel offset it keeps more of the fine detail than a
-    Catmull-Rom cubic, which the warp used before. A warp chain resamples every tick, so what one hop loses
+    The image, extended by its edge values, is first turned into spline coefficients (`_spline_prefilter` along
+    each axis), so the spline passes through every pixel value; sampled at a sub-pixel offset it keeps more of
+    the fine detail than a Catmull-Rom cubic, which the warp used before. A warp chain resamples every tick, so what one hop loses
     compounds: on the standard suite's 1024-tick wander, a chain of warps with true depth keeps a sharpness
     ratio of 0.93 at t=64 with this sampler and 0.77 with Catmull-Rom, at the same PSNR (docs/model.md)."""
-    h, w, nc = img.shape
-    coef = (_spline_prefilter(h) @ img.reshape(h, w * nc).astype(np.float32)).reshape(h, w, nc)
-    coef = np.einsum("kj,ijc->ikc", _spline_prefilter(w), coef, optimize=True)
+    h, w = img.shape[:2]
+    ext = np.pad(img.astype(np.float32, copy=False), ((2, 2), (2, 2), (0, 0)), mode="edge")
+    coef = _spline_prefilter(_spline_prefilter(ext, 0), 1)       # 2 pixels of edge around: no clamping below
     x = np.clip(u - 0.5, 0.0, w - 1.0).astype(np.float32)
     y = np.clip(v - 0.5, 0.0, h - 1.0).astype(np.float32)
     x0, y0 = x.astype(np.int32), y.astype(np.int32)
     wx, wy = _bspline(x - x0), _bspline(y - y0)
-    cols = [np.clip(x0 + k - 1, 0, w - 1) for k in range(4)]
-    rows = [np.clip(y0 + k - 1, 0, h - 1) * w for k in range(4)]
-    planes = np.ascontiguousarray(coef.reshape(h * w, -1).T)
+    cols = [x0 + 1 + k for k in range(4)]                      # taps x0 - 1 .. x0 + 2, 2 pixels into the edge
+    rows = [(y0 + 1 + k) * (w + 4) for k in range(4)]
+    planes = np.ascontiguousarray(coef.reshape(-1, coef.shape[2]).T)
     out = np.empty((planes.shape[0], len(x)), np.float32)
     for ch, plane in zip(out, planes):
         acc = 0.0
