@@ -51,7 +51,8 @@ def test_a_new_strip_gets_far_objects_at_their_elevation_and_nothing_else():
     written = ex.fill(rgb, depth, known, cam.elevation(0.0), np.random.default_rng(0))
 
     changed = np.any(rgb != before_rgb, axis=-1)
-    assert written == changed.sum() > 0
+    assert written == changed.sum() >= 8 * 3
+    assert (rgb[changed] == (200, 10, 10)).all()   # the far object only: not the far ground below the horizon
     assert not changed[:, :N - 8].any()            # only the new strip
     # the strip reads the exemplar from its cursor, inside out: strip column N-8+k shows exemplar column k
     assert (rgb[22:30, N - 8 + 5:N - 8 + 8] == (200, 10, 10)).all()

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .geometry import SKY_DEPTH_M, Camera, object_mask
+from .geometry import Camera, object_mask
 
-INVENT_NEAR_M = 25.0     # only things farther than this are copied, and only onto pixels farther than this
+INVENT_NEAR_M = 25.0     # only things farther than this are copied, and only onto pixels farther than this:
+                         # with 12 m, a start frame's near tree came in at the edge and smeared into the sky
 
 
 class Exemplar:
     """The frame far detail is copied from, with where the reading stands at each edge of the view."""
-
-    only_objects = False
 
     def __init__(self, rgb: np.ndarray, depth: np.ndarray, pitch: float, cam: Camera):
         self.rgb = np.array(rgb, np.uint8)           # copies: the caller's frame may change later
@@ -103,7 +102,7 @@ class Exemplar:
                 inside = np.isfinite(yf)                    # elevations the exemplar does not show: left alone
                 ys, yb = ys[inside], np.rint(yf[inside]).astype(np.int64)
                 d = self.depth[yb, b]
-                ok = (d > INVENT_NEAR_M) & (self.objects[yb, b] if self.only_objects else d < SKY_DEPTH_M * 0.999)
+                ok = self.objects[yb, b] & (d > INVENT_NEAR_M)
                 rgb[ys[ok], x] = self.rgb[yb[ok], b]
                 depth[ys[ok], x] = d[ok]
                 written += int(ok.sum())
