@@ -93,7 +93,8 @@ def loop_cost(make_session, frames: int = 600, size=(960, 720)) -> dict:
                      "cpu_p50_ms": float(np.percentile(c, 50)), "cpu_p90_ms": float(np.percentile(c, 90)),
                      "p50_ms": float(np.percentile(t, 50)), "p90_ms": float(np.percentile(t, 90)),
                      "mean_ms": float(t.mean()),
-                     "thread_cpu_p50_ms": float(np.percentile(th, 50)), "thread_cpu_p90_ms": float(np.percentile(th, 90))}
+                     "thread_cpu_p50_ms": float(np.percentile(th, 50)),
+                     "thread_cpu_p90_ms": float(np.percentile(th, 90))}
     ctx.release()
     return out
 

@@ -1,5 +1,4 @@
 """The far-detail fill of new edge strips (worldgen/model/invent.py)."""
-import math
 
 import numpy as np
 import pytest
@@ -7,7 +6,7 @@ import pytest
 from worldgen.model.generator import NeuralGenerator
 from worldgen.model.geometry import SKY_DEPTH_M, Camera, object_mask
 from worldgen.model.invent import INVENT_NEAR_M, Exemplar
-from worldgen.poses import Action, Frame, Pose
+from worldgen.poses import Action, Pose
 
 from helpers import SMALL, zero_net
 

@@ -193,6 +193,18 @@ def _fill_rows(rgb, depth, valid):
     return rgb[rows, src], depth[rows, src], src
 
 
+def rows_at_elevation(column: np.ndarray, elevations: np.ndarray, outside: float | None = None
+                      ) -> np.ndarray | None:
+    """Fractional rows at which an image column (its Camera.elevation, top row first) looks at each of
+    `elevations`; beyond the column's range, its end rows or `outside`. None if elevation does not fall down
+    the column (a view past the zenith)."""
+    col = column.astype(np.float64)
+    if not np.all(np.diff(col) < 0):
+        return None
+    rows = np.arange(len(col), dtype=np.float64)
+    return np.interp(elevations, col[::-1], rows[::-1], left=outside, right=outside)
+
+
 def _sky_by_elevation(out_rgb, out_depth, rgb, depth, valid, src, elevation) -> None:
     """In place: each filled sky pixel takes the colour its source column has at the pixel's elevation,
     interpolated between the two rows around it where both are known sky (else it keeps the row's colour)."""
@@ -202,13 +214,11 @@ def _sky_by_elevation(out_rgb, out_depth, rgb, depth, valid, src, elevation) -> 
     if not len(ys):
         return
     cs = src[ys, xs]
-    rows = np.arange(h, dtype=np.float64)
     for c in np.unique(cs):
-        col = elevation[:, c].astype(np.float64)
-        if not np.all(np.diff(col) < 0):        # elevation must fall down the column (not past the zenith)
-            continue
         k = np.flatnonzero(cs == c)
-        yf = np.interp(elevation[ys[k], xs[k]], col[::-1], rows[::-1])
+        yf = rows_at_elevation(elevation[:, c], elevation[ys[k], xs[k]])
+        if yf is None:
+            continue
         y0 = np.floor(yf).astype(np.int64)
         y1 = np.minimum(y0 + 1, h - 1)
         ok = known_sky[y0, c] & known_sky[y1, c]
@@ -252,9 +262,10 @@ def bicubic(img: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
     The image, extended by its edge values, is first turned into spline coefficients (`_spline_prefilter` along
     each axis), so the spline passes through every pixel value; sampled at a sub-pixel offset it keeps more of
-    the fine detail than a Catmull-Rom cubic, which the warp used before. A warp chain resamples every tick, so what one hop loses
-    compounds: on the standard suite's 1024-tick wander, a chain of warps with true depth keeps a sharpness
-    ratio of 0.93 at t=64 with this sampler and 0.77 with Catmull-Rom, at the same PSNR (docs/model.md)."""
+    the fine detail than a Catmull-Rom cubic, which the warp used before. A warp chain resamples every tick, so
+    what one hop loses compounds: on the standard suite's 1024-tick wander, a chain of warps with true depth
+    keeps a sharpness ratio of 0.93 at t=64 with this sampler and 0.77 with Catmull-Rom, at the same PSNR
+    (docs/model.md)."""
     h, w = img.shape[:2]
     ext = np.pad(img.astype(np.float32, copy=False), ((2, 2), (2, 2), (0, 0)), mode="edge")
     coef = _spline_prefilter(_spline_prefilter(ext, 0), 1)       # 2 pixels of edge around: no clamping below

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .geometry import Camera, object_mask
+from .geometry import Camera, object_mask, rows_at_elevation
 
 INVENT_NEAR_M = 25.0     # only things farther than this are copied, and only onto pixels farther than this:
                          # with 12 m, a start frame's near tree came in at the edge and smeared into the sky
@@ -61,23 +61,23 @@ class Exemplar:
     def _columns(self, side: str, n: int, rng: np.random.Generator) -> np.ndarray:
         """The next n exemplar columns for a strip n wide at `side`, in the strip's order from the inside out."""
         w = self.rgb.shape[1]
+        right = side == "right"
         out = []
         for _ in range(n):
             c = self.cursor[side]
-            if side == "right" and c >= w or side == "left" and c <= 0:      # run off the end: start again
+            if (c >= w) if right else (c <= 0):             # run off the end: start again
                 self.mirror[side] = bool(rng.random() < 0.5)
-                c = int(rng.integers(0, w // 2)) if side == "right" else int(rng.integers(w // 2, w + 1))
-            step = 1 if side == "right" else -1
-            col = c if side == "right" else c - 1
+                c = int(rng.integers(0, w // 2)) if right else int(rng.integers(w // 2, w + 1))
+            col = c if right else c - 1
             out.append(w - 1 - col if self.mirror[side] else col)
-            self.cursor[side] = c + step
+            self.cursor[side] = c + 1 if right else c - 1
         return np.array(out, np.int64)
 
     def fill(self, rgb: np.ndarray, depth: np.ndarray, known: np.ndarray, elevation: np.ndarray,
              rng: np.random.Generator) -> int:
         """In place: far objects into the far part of the edge strips (pixels `known` nowhere in their row
         towards that edge). Returns how many pixels were written."""
-        h, w = known.shape
+        w = known.shape[1]
         rows_ok = known.any(1)
         right = ~np.maximum.accumulate(known[:, ::-1], axis=1)[:, ::-1] & rows_ok[:, None]
         left = ~np.maximum.accumulate(known, axis=1) & rows_ok[:, None]
@@ -94,11 +94,9 @@ class Exemplar:
                 ys = np.flatnonzero(strip[:, x] & (depth[:, x] > INVENT_NEAR_M))
                 if not len(ys):
                     continue
-                col_e = self.elevation[:, b]
-                if not np.all(np.diff(col_e) < 0):
+                yf = rows_at_elevation(self.elevation[:, b], elevation[ys, x], outside=np.nan)
+                if yf is None:
                     continue
-                yf = np.interp(elevation[ys, x], col_e[::-1], np.arange(h, dtype=np.float64)[::-1],
-                               left=np.nan, right=np.nan)
                 inside = np.isfinite(yf)                    # elevations the exemplar does not show: left alone
                 ys, yb = ys[inside], np.rint(yf[inside]).astype(np.int64)
                 d = self.depth[yb, b]
