@@ -185,11 +185,23 @@ def prepare_arrays(cfg: ModelConfig, cam: Camera, prev_rgb: np.ndarray, prev_dep
     return Prepared(x, act, base_rgb, base_denc, new_pose, np.asarray(action, np.float64), known)
 
 
+def colour_correction_mask(known: np.ndarray | None):
+    """Where the network's colour correction applies: only where neither the warp nor memory saw the surface.
+    A seen pixel keeps the colour the warp brings (its surface, sampled back exactly); a correction there
+    gained 0.3 dB and, repeated every tick, blurred the picture by about 0.5% per tick (model.md)."""
+    return None if known is None else ~known
+
+
 def decode(cfg: ModelConfig, prep: Prepared, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Network output (4, H, W) -> RGB uint8 and depth metres: a correction over the base warp."""
+    """Network output (4, H, W) -> RGB uint8 and depth metres: corrections over the base, the colour one
+    only where nothing was seen (`colour_correction_mask`), the depth one everywhere."""
     if not np.isfinite(out).all():
         raise FloatingPointError("the network produced NaN or Inf")
-    rgb = rgb_to_uint8(prep.base_rgb + out[:3].transpose(1, 2, 0))
+    corr = out[:3].transpose(1, 2, 0)
+    where = colour_correction_mask(prep.known)
+    if where is not None:
+        corr = corr * where[..., None]
+    rgb = rgb_to_uint8(prep.base_rgb + corr)
     depth = decode_depth(prep.base_denc + out[3], cfg.far_m)
     return rgb, depth
 

@@ -22,8 +22,8 @@ from .checkpoint import save_checkpoint
 from .config import ModelConfig
 from .geometry import Camera
 from .memory import SPARSE, overlap_score
-from .step import (GeneratorState, is_revisit, Prepared, encode_depth, finish, prepare, prepare_arrays,
-                   rgb_to_float)
+from .step import (GeneratorState, is_revisit, Prepared, colour_correction_mask, encode_depth, finish, prepare,
+                   prepare_arrays, rgb_to_float)
 
 KEYFRAME_EVERY = 6   # in teacher forcing, every 6th earlier frame of the episode stands in for a keyframe
 
@@ -165,10 +165,12 @@ def rollout_start(bank: FrameBank, cfg: TrainConfig, cam: Camera, s: int) -> Gen
 
 # -- torch side -----------------------------------------------------------------------------------------------
 def _loss(torch, out, preps: list[Prepared], tgt_rgb, tgt_denc):
-    """L1 on RGB, on its image gradients (against blur), and on encoded depth."""
+    """L1 on RGB, on its image gradients (against blur), and on encoded depth; the colour correction counts
+    only where `step.decode` applies it (what neither the warp nor memory saw)."""
     base_rgb = torch.from_numpy(np.stack([p.base_rgb.transpose(2, 0, 1) for p in preps]))
     base_d = torch.from_numpy(np.stack([p.base_denc for p in preps]))[:, None]
-    rgb = base_rgb + out[:, :3]
+    where = torch.from_numpy(np.stack([colour_correction_mask(p.known) for p in preps]))[:, None]
+    rgb = base_rgb + out[:, :3] * where
     denc = base_d + out[:, 3:4]
     l_rgb = (rgb - tgt_rgb).abs().mean()
     gx = lambda t: t[..., :, 1:] - t[..., :, :-1]  # noqa: E731
