@@ -211,3 +211,24 @@ def test_elevation_is_zero_on_the_horizon_and_grows_upwards():
     assert np.abs(e[63:65, :]).max() < 0.02                   # the middle rows look along the horizon
     assert (np.diff(e, axis=0) < 0).all()                     # up the image is up in the world
     assert cam.elevation(0.3)[64, 64] == pytest.approx(np.tan(0.3), abs=0.01)
+
+
+def test_silhouettes_of_near_things_are_marked_far_ones_not():
+    from worldgen.model.geometry import near_silhouettes
+    d = np.full((16, 16), 300.0, np.float32)       # far ground
+    d[:, :4] = 1000.0                              # sky on the left: a far outline at column 4
+    d[4:8, 8:10] = 5.0                             # a near post
+    d[10:12, 12:14] = 200.0                        # a far post: 1.5x nearer than the ground, but far
+    m = near_silhouettes(d)
+    assert m[3:9, 7:11].all() and m.sum() == 6 * 4  # the post and the pixels beside it, nothing else
+
+
+def test_the_warp_says_which_pixels_it_sampled_back(village_renderer):
+    cam = Camera(INTR)
+    p = village_renderer.world.spawn_pose()
+    f = village_renderer.render(p, INTR)
+    same = warp(cam, rgb_to_float(f.rgb), f.depth, p, p)
+    assert same.sampled.all()                      # standing still, every surface is where it was
+    q = apply_action(p, Action(forward=0.3, right=0.2))
+    moved = warp(cam, rgb_to_float(f.rgb), f.depth, p, q)
+    assert not (moved.sampled & ~moved.valid).any() and moved.sampled.mean() > 0.8

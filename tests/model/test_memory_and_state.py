@@ -99,18 +99,23 @@ def test_a_full_turn_comes_back_to_what_was_seen(village_renderer):
     assert psnr(f.rgb, start.rgb) > 40
 
 
-def test_colour_is_corrected_only_where_nothing_was_seen_and_depth_everywhere(village_renderer):
+
+def test_settled_pixels_keep_the_geometry_colour_the_rest_take_the_correction(village_renderer):
     from worldgen.model.step import decode, prepare
     gen = NeuralGenerator(SMALL, zero_net, invent=False)
     gen.start(frame_at(village_renderer, village_renderer.world.spawn_pose()))
     prep = prepare(gen.state, Action(yaw=0.12))           # a turn: a strip at one edge is new
-    assert prep.known.any() and (~prep.known).any()
+    assert not (prep.settled & ~prep.known).any()          # only what the warp or memory saw can be settled
+    assert (~prep.known).any() and prep.settled.mean() > 0.5
     out = np.zeros((4, 64, 64), np.float32)
     out[:3], out[3] = 0.2, 0.05
     rgb, depth = decode(SMALL, prep, out)
     plain_rgb, plain_depth = decode(SMALL, prep, np.zeros_like(out))
-    k = prep.known
-    assert np.array_equal(rgb[k], plain_rgb[k])                       # seen: the warp's colour, exactly
-    assert (rgb[~k].astype(int) - plain_rgb[~k]).mean() > 40          # new: the correction (0.2 of 255)
+    s = prep.settled
+    assert np.array_equal(rgb[s], plain_rgb[s])                       # settled: the geometry's colour, exactly
+    assert (rgb[~s].astype(int) - plain_rgb[~s]).mean() > 40          # the rest: the correction (0.2 of 255)
     near = plain_depth < 0.9 * SMALL.far_m                             # (the sky stays at the far limit)
     assert near.any() and (depth[near] > plain_depth[near]).all()      # depth: corrected everywhere
+    everywhere, _ = decode(SMALL, prep, out, settle=False)            # as training rollouts decode
+    room = plain_rgb < 200                                            # (not clipped at 255)
+    assert ((everywhere.astype(int) - plain_rgb)[room] >= 50).all()

@@ -119,23 +119,3 @@ def test_ddp_two_processes_keep_identical_weights(tmp_path):
     init = hashlib.sha256(b"".join(sd[k].numpy().tobytes() for k in sorted(sd))).hexdigest()
     assert digests[0] != init
 
-
-def test_the_loss_trains_colour_only_where_decode_applies_it(village_renderer):
-    """The training loss and the step's decode agree: no colour gradient where the warp or memory saw."""
-    import torch
-
-    from helpers import SMALL, zero_net
-    from worldgen.model.generator import NeuralGenerator
-    from worldgen.model.train import _loss
-    from worldgen.model.step import prepare
-    from worldgen.poses import Action
-    gen = NeuralGenerator(SMALL, zero_net, invent=False)
-    gen.start(village_renderer.render(village_renderer.world.spawn_pose(), SMALL.intrinsics))
-    prep = prepare(gen.state, Action(yaw=0.12))
-    out = torch.zeros(1, 4, 64, 64, requires_grad=True)
-    tgt_rgb, tgt_denc = torch.rand(1, 3, 64, 64), torch.rand(1, 1, 64, 64)
-    _loss(torch, out, [prep], tgt_rgb, tgt_denc).backward()
-    g = out.grad[0].numpy()
-    assert not np.abs(g[:3][:, prep.known]).any()
-    assert np.abs(g[:3][:, ~prep.known]).min() > 0
-    assert np.abs(g[3]).min() > 0

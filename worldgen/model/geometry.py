@@ -24,6 +24,7 @@ class Warped:
     rgb: np.ndarray     # (H, W, 3) float32 in [0, 1]; 0 where invalid
     depth: np.ndarray   # (H, W) float32 metres; 0 where invalid
     valid: np.ndarray   # (H, W) bool
+    sampled: np.ndarray | None = None   # (H, W) bool: colour sampled back at the surface's exact spot (`warp`)
 
 
 class Camera:
@@ -102,6 +103,20 @@ def splat(cam: Camera, sources, dst: Pose) -> Warped:
     valid = np.isfinite(zbuf)
     out_depth = np.where(valid, zbuf, 0.0).astype(np.float32)
     return Warped(out_rgb.reshape(h, w, 3), out_depth.reshape(h, w), valid.reshape(h, w))
+
+
+SILHOUETTE_STEP = 1.2   # a depth step of more than this ratio within a pixel's 3x3 neighbourhood...
+SILHOUETTE_NEAR_M = 15.0  # ...whose nearer side is closer than this is the silhouette of a near thing
+
+
+def near_silhouettes(depth: np.ndarray) -> np.ndarray:
+    """(H, W) bool: pixels beside a depth step of a near thing (an outline where the splat's nearest-point depth
+    is jagged, and the warp's colour with it). Far outlines (small objects at the horizon) are not marked."""
+    h, w = depth.shape
+    p = np.pad(depth, 1, mode="edge")
+    around = [p[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    lo, hi = np.min(around, 0), np.max(around, 0)
+    return (hi > SILHOUETTE_STEP * lo) & (lo < SILHOUETTE_NEAR_M)
 
 
 def fill_cracks(wp: Warped) -> Warped:
@@ -304,7 +319,9 @@ def warp(cam: Camera, rgb: np.ndarray, depth: np.ndarray, src: Pose, dst: Pose) 
     seen = seen[np.abs(depth[vi[seen], ui[seen]] - z[seen]) < OCCLUSION_REL * z[seen] + OCCLUSION_ABS_M]
     out = wp.rgb.reshape(-1, 3).copy()
     out[seen] = bicubic(rgb, u[seen], v[seen])
-    return Warped(out.reshape(h, w, 3), wp.depth, wp.valid)
+    sampled = np.zeros(h * w, bool)
+    sampled[seen] = True
+    return Warped(out.reshape(h, w, 3), wp.depth, wp.valid, sampled.reshape(h, w))
 
 
 def plucker_map(cam: Camera, src: Pose, dst: Pose) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..poses import Action, Frame, Pose, apply_action
 from .config import ModelConfig
-from .geometry import Camera, Warped, fill_cracks, fill_holes, plucker_map, splat, warp
+from .geometry import Camera, Warped, fill_cracks, fill_holes, near_silhouettes, plucker_map, splat, warp
 from .invent import Exemplar
 from .memory import SpatialMemory
 
@@ -54,11 +54,14 @@ class Prepared:
     pose: Pose              # the new pose
     action_clamped: np.ndarray  # (5,) float64, the action actually applied
     known: np.ndarray | None = None  # (H, W) bool: pixels the warp or memory cover (None: not tracked)
+    settled: np.ndarray | None = None  # (H, W) bool: pixels whose colour the geometry settles (see `decode`)
 
 
 def assemble(cfg: ModelConfig, prev_rgb: np.ndarray, prev_depth: np.ndarray, wp: Warped, wm: Warped,
              plucker: np.ndarray, revisit: bool = False, elevation: np.ndarray | None = None):
-    """(network inputs, base RGB, base encoded depth, which pixels the warp or memory cover). The base image is
+    """(network inputs, base RGB, base encoded depth, which pixels the warp or memory cover, which of those have
+    a settled colour: memory's, or the previous frame's sampled back at the surface's exact spot, away from the
+    silhouettes of near things). The base image is
     the previous frame's warp (the freshest view) where it is valid,
     memory where it is not, and what neither covers filled from beside it along the row (`fill_holes`); on a
     revisit memory wins wherever it is valid, so a place looks as it did the first time."""
@@ -68,11 +71,13 @@ def assemble(cfg: ModelConfig, prev_rgb: np.ndarray, prev_depth: np.ndarray, wp:
     base_rgb = np.where(use_mem[..., None], wm.rgb, wp.rgb)
     base_d = np.where(use_mem, wm.depth, wp.depth)
     known = use_mem | use_warp
+    settled = use_mem | (use_warp if wp.sampled is None else use_warp & wp.sampled)
     if known.any():
         base_rgb, base_d = fill_holes(base_rgb, base_d, known, elevation)   # what neither knows: see fill_holes
     else:                                                         # nothing lands in view: keep the last frame
         base_rgb, base_d = prev_rgb, prev_depth
     base_denc = encode_depth(base_d, far)
+    settled &= ~near_silhouettes(base_d)
     x = np.empty((IN_CHANNELS, *base_d.shape), np.float32)      # written channel by channel, (C, H, W)
     x[0:3] = base_rgb.transpose(2, 0, 1)
     x[3] = base_denc
@@ -84,15 +89,17 @@ def assemble(cfg: ModelConfig, prev_rgb: np.ndarray, prev_depth: np.ndarray, wp:
     x[17] = encode_depth(prev_depth, far)
     x[18:21] = plucker[..., :3].transpose(2, 0, 1)
     x[21:24] = plucker[..., 3:].transpose(2, 0, 1) * MOMENT_SCALE
-    return x, base_rgb.astype(np.float32, copy=False), base_denc, known
+    return x, base_rgb.astype(np.float32, copy=False), base_denc, known, settled
 
 
 class GeneratorState:
     """Everything a generator needs to continue: tick, pose, previous frame, memory, random state."""
 
-    def __init__(self, cfg: ModelConfig, cam: Camera, frame: Frame, seed: int = 0, invent: bool = True):
+    def __init__(self, cfg: ModelConfig, cam: Camera, frame: Frame, seed: int = 0, invent: bool = True,
+                 settle: bool = True):
         self.cfg, self.cam = cfg, cam
         self.invent = invent        # the far-detail fill after the network (invent.py); training keeps it off
+        self.settle = settle        # settled pixels keep the geometry's colour (decode); training keeps it off
         self.tick = 0
         self.pose = frame.pose
         self.rgb = frame.rgb.copy()
@@ -179,35 +186,30 @@ def prepare_arrays(cfg: ModelConfig, cam: Camera, prev_rgb: np.ndarray, prev_dep
     new_pose = apply_action(prev_pose, Action.from_array(action))
     wp = warp(cam, prev_rgb, prev_depth, prev_pose, new_pose)
     wm = warp_keyframes(cfg, cam, keyframes, new_pose)
-    x, base_rgb, base_denc, known = assemble(cfg, prev_rgb, prev_depth, wp, wm, plucker_map(cam, prev_pose, new_pose),
-                                      revisit, cam.elevation(new_pose.pitch))
+    x, base_rgb, base_denc, known, settled = assemble(cfg, prev_rgb, prev_depth, wp, wm,
+                                                      plucker_map(cam, prev_pose, new_pose), revisit,
+                                                      cam.elevation(new_pose.pitch))
     act = (np.asarray(action) / np.asarray(cfg.action_max)).astype(np.float32)
-    return Prepared(x, act, base_rgb, base_denc, new_pose, np.asarray(action, np.float64), known)
+    return Prepared(x, act, base_rgb, base_denc, new_pose, np.asarray(action, np.float64), known, settled)
 
 
-def colour_correction_mask(known: np.ndarray | None):
-    """Where the network's colour correction applies: only where neither the warp nor memory saw the surface.
-    A seen pixel keeps the colour the warp brings (its surface, sampled back exactly); a correction there
-    gained 0.3 dB and, repeated every tick, blurred the picture by about 0.5% per tick (model.md)."""
-    return None if known is None else ~known
-
-
-def decode(cfg: ModelConfig, prep: Prepared, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Network output (4, H, W) -> RGB uint8 and depth metres: corrections over the base, the colour one
-    only where nothing was seen (`colour_correction_mask`), the depth one everywhere."""
+def decode(cfg: ModelConfig, prep: Prepared, out: np.ndarray, settle: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Network output (4, H, W) -> RGB uint8 and depth metres: corrections over the base. The depth one applies
+    everywhere; with `settle` the colour one only where the geometry did not settle the colour
+    (`Prepared.settled`): a pixel the warp sampled back exactly, or memory showed, keeps that colour. There a
+    correction gained little in one tick and, repeated every tick, blurred the picture (model.md)."""
     if not np.isfinite(out).all():
         raise FloatingPointError("the network produced NaN or Inf")
     corr = out[:3].transpose(1, 2, 0)
-    where = colour_correction_mask(prep.known)
-    if where is not None:
-        corr = corr * where[..., None]
+    if settle and prep.settled is not None:
+        corr = corr * ~prep.settled[..., None]
     rgb = rgb_to_uint8(prep.base_rgb + corr)
     depth = decode_depth(prep.base_denc + out[3], cfg.far_m)
     return rgb, depth
 
 
 def finish(state: GeneratorState, prep: Prepared, out: np.ndarray) -> Frame:
-    rgb, depth = decode(state.cfg, prep, out)
+    rgb, depth = decode(state.cfg, prep, out, state.settle)
     if state.invent and prep.known is not None:      # far detail where a turn reveals what was never seen (invent.py)
         state.exemplar.fill(rgb, depth, prep.known, state.cam.elevation(prep.pose.pitch), state.rng)
     state.rgb, state.depth, state.pose = rgb, depth, prep.pose

@@ -22,8 +22,8 @@ from .checkpoint import save_checkpoint
 from .config import ModelConfig
 from .geometry import Camera
 from .memory import SPARSE, overlap_score
-from .step import (GeneratorState, is_revisit, Prepared, colour_correction_mask, encode_depth, finish, prepare,
-                   prepare_arrays, rgb_to_float)
+from .step import (GeneratorState, is_revisit, Prepared, encode_depth, finish, prepare, prepare_arrays,
+                   rgb_to_float)
 
 KEYFRAME_EVERY = 6   # in teacher forcing, every 6th earlier frame of the episode stands in for a keyframe
 
@@ -155,7 +155,7 @@ def _sparse_index(res: int) -> np.ndarray:
 def rollout_start(bank: FrameBank, cfg: TrainConfig, cam: Camera, s: int) -> GeneratorState:
     """A generator state at frame s, its memory holding the episode's earlier frames as keyframes."""
     state = GeneratorState(cfg.model, cam, Frame(bank.rgb[bank.ep_start[s]], bank.depth[bank.ep_start[s]],
-                                                 bank.pose_at(bank.ep_start[s])), invent=False)
+                                                 bank.pose_at(bank.ep_start[s])), invent=False, settle=False)
     for j in range(bank.ep_start[s] + KEYFRAME_EVERY, s, KEYFRAME_EVERY):
         state.memory.insert_if_novel(bank.rgb[j], bank.depth[j], bank.pose_at(j), int(j - bank.ep_start[s]))
     state.rgb, state.depth, state.pose = bank.rgb[s].copy(), bank.depth[s].copy(), bank.pose_at(s)
@@ -165,12 +165,10 @@ def rollout_start(bank: FrameBank, cfg: TrainConfig, cam: Camera, s: int) -> Gen
 
 # -- torch side -----------------------------------------------------------------------------------------------
 def _loss(torch, out, preps: list[Prepared], tgt_rgb, tgt_denc):
-    """L1 on RGB, on its image gradients (against blur), and on encoded depth; the colour correction counts
-    only where `step.decode` applies it (what neither the warp nor memory saw)."""
+    """L1 on RGB, on its image gradients (against blur), and on encoded depth."""
     base_rgb = torch.from_numpy(np.stack([p.base_rgb.transpose(2, 0, 1) for p in preps]))
     base_d = torch.from_numpy(np.stack([p.base_denc for p in preps]))[:, None]
-    where = torch.from_numpy(np.stack([colour_correction_mask(p.known) for p in preps]))[:, None]
-    rgb = base_rgb + out[:, :3] * where
+    rgb = base_rgb + out[:, :3]
     denc = base_d + out[:, 3:4]
     l_rgb = (rgb - tgt_rgb).abs().mean()
     gx = lambda t: t[..., :, 1:] - t[..., :, :-1]  # noqa: E731
