@@ -104,6 +104,10 @@ def cmd_bench_step(args):
     print(f"  p50 {r['p50_ms']:.1f} ms   p90 {r['p90_ms']:.1f} ms   over {r['steps']} steps")
     print(f"  prepare (warps, memory, inputs) {r['prepare_p50_ms']:.1f} ms, network {r['network_p50_ms']:.1f} ms, "
           f"finish {r['finish_p50_ms']:.1f} ms; {r['memory_keyframes']} keyframes in memory at the end")
+    import os
+    if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
+        print("  note: OMP_WAIT_POLICY=PASSIVE is set; torch's threads sleep between ticks and the network runs "
+              "slower than it can (unset it for this benchmark)")
 
 
 def cmd_play(args):
