@@ -72,7 +72,7 @@ def cmd_eval(args):
     if (args.paths is None) == (args.suite is None):
         raise ValueError("give exactly one of --paths and --suite")
     report = run_eval(args.checkpoint, args.paths, args.suite, args.out, args.plot, args.strip,
-                      show_progress=not args.quiet, invent=not args.no_invent)
+                      show_progress=not args.quiet, invent=not args.no_invent, settle=not args.no_settle)
     s = report["summary"]["steps"]
     print(f"{'tick':>5} {'paths':>5} {'model':>7} {'seen':>7} {'new':>7} {'copy':>7} {'warpchain':>9} {'sharp':>6}")
     for t, row in s.items():
@@ -386,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--strip", help="PNG strip of generated frames over ground truth along a loop")
     e.add_argument("--no-invent", action="store_true",
                    help="without the far-detail fill of new edge strips (worldgen/model/invent.py), for comparison")
+    e.add_argument("--no-settle", action="store_true",
+                   help="apply the network's colour correction to every pixel, settled or not (step.decode), "
+                        "for comparison")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=cmd_eval)
 

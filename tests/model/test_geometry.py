@@ -231,4 +231,19 @@ def test_the_warp_says_which_pixels_it_sampled_back(village_renderer):
     assert same.sampled.all()                      # standing still, every surface is where it was
     q = apply_action(p, Action(forward=0.3, right=0.2))
     moved = warp(cam, rgb_to_float(f.rgb), f.depth, p, q)
-    assert not (moved.sampled & ~moved.valid).any() and moved.sampled.mean() > 0.8
+    assert moved.sampled.mean() > 0.8
+    assert (moved.valid & ~moved.sampled).any()    # a sidestep uncovers surfaces the source saw only from aside
+
+
+def test_the_smooth_ground_is_no_outline(gl_ctx, flat_village):
+    from worldgen.model.geometry import near_silhouettes
+    from worldgen.procedural.render import GroundTruthRenderer
+    r = GroundTruthRenderer(flat_village, ctx=gl_ctx)
+    p = r.world.spawn_pose()
+    for res in (64, 128, 256):
+        d = r.render(p, Intrinsics(res, res)).depth
+        on_ground = np.abs(Camera(Intrinsics(res, res)).points_world(d, p)[:, 1]).reshape(res, res) < 0.05
+        padded = np.pad(on_ground, 1)
+        inner = np.all([padded[1 + dy:1 + dy + res, 1 + dx:1 + dx + res] for dy in (-1, 0, 1) for dx in (-1, 0, 1)], 0)
+        assert inner.mean() > 0.3
+        assert not (near_silhouettes(d) & inner).any()   # the ground's depth changes fast near the camera, smoothly

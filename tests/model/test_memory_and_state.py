@@ -99,14 +99,16 @@ def test_a_full_turn_comes_back_to_what_was_seen(village_renderer):
     assert psnr(f.rgb, start.rgb) > 40
 
 
-
 def test_settled_pixels_keep_the_geometry_colour_the_rest_take_the_correction(village_renderer):
-    from worldgen.model.step import decode, prepare
+    from worldgen.model.geometry import near_silhouettes
+    from worldgen.model.step import decode, decode_depth, prepare
     gen = NeuralGenerator(SMALL, zero_net, invent=False)
     gen.start(frame_at(village_renderer, village_renderer.world.spawn_pose()))
     prep = prepare(gen.state, Action(yaw=0.12))           # a turn: a strip at one edge is new
     assert not (prep.settled & ~prep.known).any()          # only what the warp or memory saw can be settled
     assert (~prep.known).any() and prep.settled.mean() > 0.5
+    outline = near_silhouettes(decode_depth(prep.base_denc, SMALL.far_m))
+    assert not (prep.settled & outline).any()              # outlines of near things are never settled
     out = np.zeros((4, 64, 64), np.float32)
     out[:3], out[3] = 0.2, 0.05
     rgb, depth = decode(SMALL, prep, out)
@@ -119,3 +121,29 @@ def test_settled_pixels_keep_the_geometry_colour_the_rest_take_the_correction(vi
     everywhere, _ = decode(SMALL, prep, out, settle=False)            # as training rollouts decode
     room = plain_rgb < 200                                            # (not clipped at 255)
     assert ((everywhere.astype(int) - plain_rgb)[room] >= 50).all()
+
+
+def test_a_step_settles_unless_told_not_to_as_training_rollouts_are(village_renderer):
+    from types import SimpleNamespace
+
+    from worldgen.model.train import TrainConfig, rollout_start
+    start = frame_at(village_renderer, village_renderer.world.spawn_pose())
+    bank = SimpleNamespace(rgb=np.stack([start.rgb] * 3), depth=np.stack([start.depth] * 3),
+                           ep_start=np.zeros(3, int), pose_at=lambda i: start.pose)
+    assert not rollout_start(bank, TrainConfig(model=SMALL), Camera(SMALL.intrinsics), 2).settle
+
+    def shift(x, a):                                       # a net that brightens every pixel by 0.2
+        out = np.zeros((x.shape[0], 4, x.shape[2], x.shape[3]), np.float32)
+        out[:, :3] = 0.2
+        return out
+    frames = {}
+    for settle in (True, False):
+        gen = NeuralGenerator(SMALL, shift, invent=False, settle=settle)
+        gen.start(start)
+        frames[settle] = gen.step(Action(forward=0.1)).rgb.astype(int)
+    plain = NeuralGenerator(SMALL, zero_net, invent=False)
+    plain.start(start)
+    base = plain.step(Action(forward=0.1)).rgb.astype(int)
+    room = base < 200
+    assert ((frames[False] - base)[room] >= 50).all()      # every pixel corrected
+    assert np.mean(frames[True] == base) > 0.5             # most pixels keep the warp's colour

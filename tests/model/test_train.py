@@ -118,4 +118,3 @@ def test_ddp_two_processes_keep_identical_weights(tmp_path):
     sd = RefineNet(cfg.model).state_dict()
     init = hashlib.sha256(b"".join(sd[k].numpy().tobytes() for k in sorted(sd))).hexdigest()
     assert digests[0] != init
-

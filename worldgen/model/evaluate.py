@@ -270,7 +270,7 @@ def loop_strip(result: dict, out_png: Path, every: int = 16) -> None:
 
 
 def run_eval(checkpoint, paths=None, suite: str | None = None, out_json=None, out_png=None, strip_png=None,
-             show_progress: bool = True, invent: bool = True) -> dict:
+             show_progress: bool = True, invent: bool = True, settle: bool = True) -> dict:
     """Evaluate a checkpoint on action logs (a file or folder) or on a named suite; returns the report dict."""
     import tempfile
 
@@ -304,7 +304,7 @@ def run_eval(checkpoint, paths=None, suite: str | None = None, out_json=None, ou
 
     results = []
     for f, log in tqdm(logs, desc="evaluating", unit="path", disable=not show_progress):
-        r = evaluate_path(lambda: NeuralGenerator(cfg, net_fn, invent), cfg, log, render)
+        r = evaluate_path(lambda: NeuralGenerator(cfg, net_fn, invent, settle), cfg, log, render)
         r["path"] = f.name
         results.append(r)
     for r in renderers.values():
@@ -314,7 +314,7 @@ def run_eval(checkpoint, paths=None, suite: str | None = None, out_json=None, ou
     targets = check_targets(summary)
     meta = {"checkpoint": str(ckpt_paths(checkpoint)[1]), "model_id": model_id(side),
             "weights_sha256": sha256_file(ckpt_paths(checkpoint)[0]), "suite": suite, "paths_given": str(paths)
-            if suite is None else None, "invent": invent}
+            if suite is None else None, "invent": invent, "settle": settle}
     if out_json:
         write_report(results, summary, targets, Path(out_json), meta)
     if out_png:

@@ -20,15 +20,16 @@ NetFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 class NeuralGenerator:
     """Autoregressive RGB-D generation: it sees its start frame, the actions and its own outputs only."""
 
-    def __init__(self, cfg: ModelConfig, net: NetFn, invent: bool = True):
+    def __init__(self, cfg: ModelConfig, net: NetFn, invent: bool = True, settle: bool = True):
         self.cfg, self.net, self.invent = cfg, net, invent     # invent: the far-detail fill (invent.py)
+        self.settle = settle        # settled pixels keep the geometry's colour (step.decode)
         self.cam = Camera(cfg.intrinsics)
         self.state: GeneratorState | None = None
 
     def start(self, frame: Frame, seed: int = 0) -> Frame:
         if frame.rgb.shape != (self.cfg.res, self.cfg.res, 3):
             raise ValueError(f"start frame is {frame.rgb.shape}, the model wants {self.cfg.res}x{self.cfg.res}")
-        self.state = GeneratorState(self.cfg, self.cam, frame, seed, self.invent)
+        self.state = GeneratorState(self.cfg, self.cam, frame, seed, self.invent, self.settle)
         return self.state.frame()
 
     def step(self, action: Action | np.ndarray) -> Frame:

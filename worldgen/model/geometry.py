@@ -105,18 +105,19 @@ def splat(cam: Camera, sources, dst: Pose) -> Warped:
     return Warped(out_rgb.reshape(h, w, 3), out_depth.reshape(h, w), valid.reshape(h, w))
 
 
-SILHOUETTE_STEP = 1.2   # a depth step of more than this ratio within a pixel's 3x3 neighbourhood...
-SILHOUETTE_NEAR_M = 15.0  # ...whose nearer side is closer than this is the silhouette of a near thing
+SILHOUETTE_DISPARITY = 0.05  # 1/m: a step in inverse depth this large within a pixel's 3x3 neighbourhood is an
+# outline that moves against what is behind it (parallax is inverse depth times the camera's move); the ground's
+# inverse depth changes smoothly, by about 0.01 per row at 128 pixels, and far outlines by less than 0.01
 
 
 def near_silhouettes(depth: np.ndarray) -> np.ndarray:
-    """(H, W) bool: pixels beside a depth step of a near thing (an outline where the splat's nearest-point depth
-    is jagged, and the warp's colour with it). Far outlines (small objects at the horizon) are not marked."""
+    """(H, W) bool: pixels beside an outline of a near thing (a step in inverse depth), where the splat's
+    nearest-point depth is jagged, and the warp's colour with it. Far outlines (small objects at the horizon)
+    and the ground's smooth change are not marked."""
     h, w = depth.shape
     p = np.pad(depth, 1, mode="edge")
     around = [p[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
-    lo, hi = np.min(around, 0), np.max(around, 0)
-    return (hi > SILHOUETTE_STEP * lo) & (lo < SILHOUETTE_NEAR_M)
+    return 1.0 / np.min(around, 0) - 1.0 / np.max(around, 0) > SILHOUETTE_DISPARITY
 
 
 def fill_cracks(wp: Warped) -> Warped:

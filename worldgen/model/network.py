@@ -1,8 +1,8 @@
 """The refinement network: a small FiLM-conditioned U-Net over pixel-unshuffled inputs, no normalisation.
 
 Inputs (B, 24, H, W) float32 built by step.assemble, and the normalised action (B, 5) in [-1, 1]. Output
-(B, 4, H, W): an RGB correction over the base warp (applied by `step.decode` only where neither the warp nor
-memory saw the surface) and a correction of its encoded depth. The exported graph is exactly this module.
+(B, 4, H, W): an RGB correction over the base warp (at run time `step.decode` applies it only where
+`Prepared.settled` is false) and a correction of its encoded depth. The exported graph is exactly this module.
 """
 from __future__ import annotations
 

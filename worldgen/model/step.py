@@ -49,7 +49,7 @@ def decode_depth(enc: np.ndarray, far_m: float) -> np.ndarray:
 class Prepared:
     inputs: np.ndarray      # (IN_CHANNELS, H, W) float32
     action: np.ndarray      # (5,) float32, normalised by the trained range to [-1, 1]
-    base_rgb: np.ndarray    # (H, W, 3) float32 [0, 1]: the warp the network corrects
+    base_rgb: np.ndarray    # (H, W, 3) float32 [0, 1]: the warp the network corrects where it is not settled
     base_denc: np.ndarray   # (H, W) float32 encoded depth
     pose: Pose              # the new pose
     action_clamped: np.ndarray  # (5,) float64, the action actually applied
@@ -59,12 +59,13 @@ class Prepared:
 
 def assemble(cfg: ModelConfig, prev_rgb: np.ndarray, prev_depth: np.ndarray, wp: Warped, wm: Warped,
              plucker: np.ndarray, revisit: bool = False, elevation: np.ndarray | None = None):
-    """(network inputs, base RGB, base encoded depth, which pixels the warp or memory cover, which of those have
-    a settled colour: memory's, or the previous frame's sampled back at the surface's exact spot, away from the
-    silhouettes of near things). The base image is
-    the previous frame's warp (the freshest view) where it is valid,
-    memory where it is not, and what neither covers filled from beside it along the row (`fill_holes`); on a
-    revisit memory wins wherever it is valid, so a place looks as it did the first time."""
+    """(network inputs, base RGB, base encoded depth, known, settled). The base image is the previous frame's
+    warp (the freshest view) where it is valid, memory where it is not, and what neither covers filled from
+    beside it along the row (`fill_holes`); on a revisit memory wins wherever it is valid, so a place looks as
+    it did the first time. Known: the pixels the warp or memory cover. Settled: those whose colour the geometry
+    decides (see `decode`): memory's (one splat from a frozen keyframe, so nothing accumulates, and on a
+    revisit what the player saw), or the previous frame's sampled back at the surface's exact spot, except
+    beside the outline of a near thing."""
     far = cfg.far_m
     use_mem = wm.valid & (~wp.valid | revisit)
     use_warp = wp.valid & ~use_mem
@@ -202,7 +203,7 @@ def decode(cfg: ModelConfig, prep: Prepared, out: np.ndarray, settle: bool = Tru
         raise FloatingPointError("the network produced NaN or Inf")
     corr = out[:3].transpose(1, 2, 0)
     if settle and prep.settled is not None:
-        corr = corr * ~prep.settled[..., None]
+        corr = np.where(prep.settled[..., None], np.float32(0.0), corr)
     rgb = rgb_to_uint8(prep.base_rgb + corr)
     depth = decode_depth(prep.base_denc + out[3], cfg.far_m)
     return rgb, depth

@@ -219,7 +219,7 @@ def validate(net_fn, bank: FrameBank, cfg: TrainConfig, cam: Camera) -> dict:
     for i in idx:
         prep = teacher_sample(bank, dataclasses.replace(cfg, context_noise=0.0, memory_dropout=0.0), cam, int(i),
                               np.random.default_rng(int(i)))
-        rgb, _ = decode(cfg.model, prep, net_fn(prep.inputs[None], prep.action[None])[0])
+        rgb, _ = decode(cfg.model, prep, net_fn(prep.inputs[None], prep.action[None])[0], settle=False)
         one.append(psnr(rgb, bank.rgb[i]))
     roll = []
     starts = [s for s in bank.next_ok if s + 16 < len(bank) and bank.episode[s + 16] == bank.episode[s]]
