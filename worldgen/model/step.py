@@ -53,8 +53,8 @@ class Prepared:
     base_denc: np.ndarray   # (H, W) float32 encoded depth
     pose: Pose              # the new pose
     action_clamped: np.ndarray  # (5,) float64, the action actually applied
-    known: np.ndarray | None = None  # (H, W) bool: pixels the warp or memory cover (None: not tracked)
-    settled: np.ndarray | None = None  # (H, W) bool: pixels whose colour the geometry settles (see `decode`)
+    known: np.ndarray       # (H, W) bool: pixels the warp or memory cover
+    settled: np.ndarray     # (H, W) bool: pixels whose colour the geometry settles (see `decode`)
 
 
 def assemble(cfg: ModelConfig, prev_rgb: np.ndarray, prev_depth: np.ndarray, wp: Warped, wm: Warped,
@@ -72,7 +72,7 @@ def assemble(cfg: ModelConfig, prev_rgb: np.ndarray, prev_depth: np.ndarray, wp:
     base_rgb = np.where(use_mem[..., None], wm.rgb, wp.rgb)
     base_d = np.where(use_mem, wm.depth, wp.depth)
     known = use_mem | use_warp
-    settled = use_mem | (use_warp if wp.sampled is None else use_warp & wp.sampled)
+    settled = use_mem | (use_warp & wp.sampled)                  # wp comes from `warp`, which says what it sampled
     if known.any():
         base_rgb, base_d = fill_holes(base_rgb, base_d, known, elevation)   # what neither knows: see fill_holes
     else:                                                         # nothing lands in view: keep the last frame
@@ -202,7 +202,7 @@ def decode(cfg: ModelConfig, prep: Prepared, out: np.ndarray, settle: bool = Tru
     if not np.isfinite(out).all():
         raise FloatingPointError("the network produced NaN or Inf")
     corr = out[:3].transpose(1, 2, 0)
-    if settle and prep.settled is not None:
+    if settle:
         corr = np.where(prep.settled[..., None], np.float32(0.0), corr)
     rgb = rgb_to_uint8(prep.base_rgb + corr)
     depth = decode_depth(prep.base_denc + out[3], cfg.far_m)
@@ -211,7 +211,7 @@ def decode(cfg: ModelConfig, prep: Prepared, out: np.ndarray, settle: bool = Tru
 
 def finish(state: GeneratorState, prep: Prepared, out: np.ndarray) -> Frame:
     rgb, depth = decode(state.cfg, prep, out, state.settle)
-    if state.invent and prep.known is not None:      # far detail where a turn reveals what was never seen (invent.py)
+    if state.invent:                                 # far detail where a turn reveals what was never seen (invent.py)
         state.exemplar.fill(rgb, depth, prep.known, state.cam.elevation(prep.pose.pitch), state.rng)
     state.rgb, state.depth, state.pose = rgb, depth, prep.pose
     state.tick += 1
