@@ -87,6 +87,22 @@ def test_never_seen_is_empty_at_the_same_pose_and_large_behind(gl_ctx):
     assert not mask[depth[1] >= sky].any()                   # the sky has no place to be new
 
 
+def test_never_seen_counts_places_shown_only_from_afar(gl_ctx):
+    cfg = ModelConfig(res=64)
+    cam = Camera(cfg.intrinsics)
+    spec = biome_default("meadow", seed=3)
+    spec = dataclasses.replace(spec, terrain=dataclasses.replace(spec.terrain, amplitude_m=0.0, water_level_m=-5.0))
+    r = GroundTruthRenderer(spec, ctx=gl_ctx)
+    a, ahead = Pose(0.0, 1.7, 0.0, 0.0, -0.3), Pose(0.0, 1.7, -30.0, 0.0, -0.3)     # 30 m on, looking down
+    _, depth = r.render_batch([a, ahead], cfg.intrinsics)
+    r.release()
+    sky = 0.99 * r.config.far_m
+    mask = explore.never_seen(cam, depth[1], ahead, [(depth[0], a)], sky)
+    near = depth[1] < 8.0                                     # seen from a only from over 30 m: detail never shown
+    assert near.any() and mask[near].mean() > 0.95
+    assert explore.never_seen(cam, depth[1], ahead, [(depth[0], a)], sky, max_ratio=1e9)[near].mean() < 0.6
+
+
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
     cfg = dataclasses.replace(SMALL, memory_size=64)
@@ -97,7 +113,7 @@ def tiny_checkpoint(tmp_path_factory):
 
 
 def test_explore_runs_on_short_paths_and_is_deterministic(tiny_checkpoint, tmp_path):
-    kw = dict(short=True, limit=3, sample_every=2, show_progress=False)
+    kw = dict(short=True, limit=3, sample_every=2, show_progress=False, c2st_steps=(20, 20))
     rep = explore.run_explore(tiny_checkpoint, out_json=tmp_path / "r.json", out_png=tmp_path / "r.png",
                               sheets_dir=tmp_path / "sheets", **kw)
     text = (tmp_path / "r.json").read_text()
@@ -126,9 +142,9 @@ def test_cli_judges_given_paths_with_the_explore_measures(tiny_checkpoint, tmp_p
     import sys
     paths = tmp_path / "paths"
     paths.mkdir()
-    explore.build_explore_suite(paths, short=True, limit=2)
+    explore.build_explore_suite(paths, short=True, limit=1)     # too few frames for a C2ST: it says n/a
     proc = subprocess.run([sys.executable, "-m", "tools.cli", "eval", "--checkpoint", str(tiny_checkpoint),
-                           "--paths", str(paths), "--explore", "--sample-every", "2", "--out",
+                           "--paths", str(paths), "--explore", "--sample-every", "4", "--out",
                            str(tmp_path / "r.json"), "--quiet"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "C2ST" in proc.stdout and "target c2st_quarter <= 0.80" in proc.stdout
