@@ -62,7 +62,8 @@ def cmd_bench_render(args):
 
 def cmd_train(args):
     from worldgen.model.train import load_train_config, train
-    final = train(load_train_config(args.config), show_progress=not args.quiet)
+    final = train(load_train_config(args.config), show_progress=not args.quiet, start_from=args.start_from,
+                  device=args.device)
     if final:
         print(f"wrote {final}")
 
@@ -74,7 +75,7 @@ def cmd_eval(args):
     if args.suite == "explore" or args.explore:
         return cmd_eval_explore(args)
     report = run_eval(args.checkpoint, args.paths, args.suite, args.out, args.plot, args.strip,
-                      show_progress=not args.quiet, invent=not args.no_invent, settle=not args.no_settle)
+                      show_progress=not args.quiet, invent=False if args.no_invent else None, settle=not args.no_settle)
     s = report["summary"]["steps"]
     print(f"{'tick':>5} {'paths':>5} {'model':>7} {'seen':>7} {'new':>7} {'copy':>7} {'warpchain':>9} {'sharp':>6}")
     for t, row in s.items():
@@ -91,7 +92,7 @@ def cmd_eval(args):
 def cmd_eval_explore(args):
     from worldgen.model.explore import run_explore
     report = run_explore(args.checkpoint, args.paths, args.out, args.plot, args.sheets, args.before,
-                         show_progress=not args.quiet, invent=not args.no_invent, settle=not args.no_settle,
+                         show_progress=not args.quiet, invent=False if args.no_invent else None, settle=not args.no_settle,
                          sample_every=args.sample_every)
     s = report["summary"]
     print(f"explore: {s['frames']} frames sampled, {100 * s['never_seen_share']:.1f}% of their pixels never seen; "
@@ -405,6 +406,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train the world model (generates its data first if needed); resumable")
     t.add_argument("--config", required=True, help="training config TOML ([train] and [model] tables)")
+    t.add_argument("--start-from", metavar="CHECKPOINT",
+                   help="take this checkpoint's weights as the first stage's result and run only the adversarial "
+                        "stage (train.adv_steps); the model configs must agree")
+    t.add_argument("--device", default="cpu",
+                   help="where the networks train: cpu (default) or cuda (an NVIDIA GPU, e.g. for "
+                        "worldgen/model/configs/gpu256.toml); the geometry stays on the CPU")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=cmd_train)
 
@@ -424,7 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--plot", help="report PNG: PSNR against tick, model and baselines")
     e.add_argument("--strip", help="PNG strip of generated frames over ground truth along a loop")
     e.add_argument("--no-invent", action="store_true",
-                   help="without the far-detail fill of new edge strips (worldgen/model/invent.py), for comparison")
+                   help="without the far-detail fill of new edge strips (worldgen/model/invent.py) even where the model "
+                        "config asks for it (exemplar_fill), for comparison")
     e.add_argument("--no-settle", action="store_true",
                    help="apply the network's colour correction to every pixel, settled or not (step.decode), "
                         "for comparison")

@@ -26,6 +26,13 @@ class ModelConfig:
     keyframe_min_move_m: float = 1.5    # a frame becomes a keyframe only if no keyframe is this close...
     keyframe_min_turn_rad: float = 0.35  # ...and within this angle of its view
     far_m: float = 1000.0
+    # After the network (step.decode, finish), applied the same way in training's adversarial stage and at run
+    # time. settle: which pixels keep the geometry's colour instead of the network's ("all": memory's and those
+    # the warp sampled back exactly, the first model's rule; "memory": memory's only, so the network may sharpen
+    # and grow what the warp magnifies; "none"). exemplar_fill: the hand-written far-detail fill (invent.py).
+    # The defaults are the first model's, which older checkpoints were trained for.
+    settle: str = "all"
+    exemplar_fill: bool = True
 
     @property
     def intrinsics(self) -> Intrinsics:
@@ -44,4 +51,12 @@ class ModelConfig:
         unknown = set(d) - set(fields)
         if unknown:
             raise ValueError(f"{src}: unknown model config key(s) {', '.join(sorted(unknown))}")
-        return ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        cfg = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        if cfg.settle not in SETTLE_RULES:
+            raise ValueError(f"{src}: settle = {cfg.settle!r}, expected one of {', '.join(SETTLE_RULES)}")
+        if not isinstance(cfg.exemplar_fill, bool):
+            raise ValueError(f"{src}: exemplar_fill = {cfg.exemplar_fill!r}, expected true or false")
+        return cfg
+
+
+SETTLE_RULES = ("all", "memory", "none")

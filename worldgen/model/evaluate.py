@@ -270,7 +270,7 @@ def loop_strip(result: dict, out_png: Path, every: int = 16) -> None:
 
 
 def run_eval(checkpoint, paths=None, suite: str | None = None, out_json=None, out_png=None, strip_png=None,
-             show_progress: bool = True, invent: bool = True, settle: bool = True) -> dict:
+             show_progress: bool = True, invent: bool | None = None, settle: bool = True) -> dict:
     """Evaluate a checkpoint on action logs (a file or folder) or on a named suite; returns the report dict."""
     import tempfile
 
@@ -314,7 +314,8 @@ def run_eval(checkpoint, paths=None, suite: str | None = None, out_json=None, ou
     targets = check_targets(summary)
     meta = {"checkpoint": str(ckpt_paths(checkpoint)[1]), "model_id": model_id(side),
             "weights_sha256": sha256_file(ckpt_paths(checkpoint)[0]), "suite": suite, "paths_given": str(paths)
-            if suite is None else None, "invent": invent, "settle": settle}
+            if suite is None else None, "invent": cfg.exemplar_fill if invent is None else invent,
+            "settle": cfg.settle if settle else "none"}
     if out_json:
         write_report(results, summary, targets, Path(out_json), meta)
     if out_png:

@@ -428,7 +428,7 @@ def write_report(report: dict, out_json: Path) -> None:
 
 
 def run_explore(checkpoint, paths=None, out_json=None, out_png=None, sheets_dir=None, before_json=None,
-                show_progress: bool = True, invent: bool = True, settle: bool = True, sample_every: int = 8,
+                show_progress: bool = True, invent: bool | None = None, settle: bool = True, sample_every: int = 8,
                 short: bool = False, limit: int | None = None, c2st_steps: tuple = (600, 2000)) -> dict:
     """The explore suite (or the given action logs) on a checkpoint; returns the report dict.
 
@@ -471,7 +471,8 @@ def run_explore(checkpoint, paths=None, out_json=None, out_png=None, sheets_dir=
                       c2st_steps=c2st_steps)
     report = {"format": "worldloop.eval_explore", "version": 1, "checkpoint": str(ckpt_paths(checkpoint)[1]),
               "model_id": model_id(side), "weights_sha256": sha256_file(ckpt_paths(checkpoint)[0]),
-              "suite": "explore" if tmp is not None else None, "invent": invent, "settle": settle,
+              "suite": "explore" if tmp is not None else None, "invent": cfg.exemplar_fill if invent is None else invent,
+            "settle": cfg.settle if settle else "none",
               "sample_every": sample_every, "summary": summary, "targets": check_targets(summary, before),
               "paths": [per_path(s) for s in samples]}
     if out_json:

@@ -20,9 +20,10 @@ NetFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 class NeuralGenerator:
     """Autoregressive RGB-D generation: it sees its start frame, the actions and its own outputs only."""
 
-    def __init__(self, cfg: ModelConfig, net: NetFn, invent: bool = True, settle: bool = True):
-        self.cfg, self.net, self.invent = cfg, net, invent     # invent: the far-detail fill (invent.py)
-        self.settle = settle        # settled pixels keep the geometry's colour (step.decode)
+    def __init__(self, cfg: ModelConfig, net: NetFn, invent: bool | None = None, settle: bool = True):
+        self.cfg, self.net = cfg, net
+        self.invent = cfg.exemplar_fill if invent is None else invent   # the far-detail fill (invent.py)
+        self.settle = settle        # apply the model's settle rule (ModelConfig.settle, step.decode)
         self.cam = Camera(cfg.intrinsics)
         self.state: GeneratorState | None = None
 
@@ -47,13 +48,15 @@ class NeuralGenerator:
 class TorchNet:
     """A RefineNet as a numpy callable (eager, no grad)."""
 
-    def __init__(self, net):
+    def __init__(self, net, device=None):
         import torch
         self.torch, self.module = torch, net.eval()
+        self.device = device if device is not None else next(net.parameters()).device
 
     def __call__(self, x: np.ndarray, a: np.ndarray) -> np.ndarray:
-        with self.torch.inference_mode():
-            return self.module(self.torch.from_numpy(x), self.torch.from_numpy(a)).numpy()
+        t = self.torch
+        with t.inference_mode():
+            return self.module(t.from_numpy(x).to(self.device), t.from_numpy(a).to(self.device)).cpu().numpy()
 
 
 def load_torch_net(path):

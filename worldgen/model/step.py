@@ -72,7 +72,7 @@ def assemble(cfg: ModelConfig, prev_rgb: np.ndarray, prev_depth: np.ndarray, wp:
     base_rgb = np.where(use_mem[..., None], wm.rgb, wp.rgb)
     base_d = np.where(use_mem, wm.depth, wp.depth)
     known = use_mem | use_warp
-    settled = use_mem | (use_warp & wp.sampled)                  # wp comes from `warp`, which says what it sampled
+    settled = settled_by_rule(cfg.settle, use_mem, use_warp & wp.sampled)   # `warp` says what it sampled
     if known.any():
         base_rgb, base_d = fill_holes(base_rgb, base_d, known, elevation)   # what neither knows: see fill_holes
     else:                                                         # nothing lands in view: keep the last frame
@@ -93,14 +93,27 @@ def assemble(cfg: ModelConfig, prev_rgb: np.ndarray, prev_depth: np.ndarray, wp:
     return x, base_rgb.astype(np.float32, copy=False), base_denc, known, settled
 
 
+def settled_by_rule(rule: str, from_memory: np.ndarray, sampled_back: np.ndarray) -> np.ndarray:
+    """The pixels whose colour the geometry keeps (ModelConfig.settle): "all" memory's and those the warp
+    sampled back exactly; "memory" memory's only; "none" nothing."""
+    if rule == "all":
+        return from_memory | sampled_back
+    if rule == "memory":
+        return from_memory.copy()
+    if rule == "none":
+        return np.zeros_like(from_memory)
+    raise ValueError(f"settle rule {rule!r}: expected all, memory or none")
+
+
 class GeneratorState:
     """Everything a generator needs to continue: tick, pose, previous frame, memory, random state."""
 
-    def __init__(self, cfg: ModelConfig, cam: Camera, frame: Frame, seed: int = 0, invent: bool = True,
+    def __init__(self, cfg: ModelConfig, cam: Camera, frame: Frame, seed: int = 0, invent: bool | None = None,
                  settle: bool = True):
         self.cfg, self.cam = cfg, cam
-        self.invent = invent        # the far-detail fill after the network (invent.py); training keeps it off
-        self.settle = settle        # settled pixels keep the geometry's colour (decode); training keeps it off
+        # the far-detail fill after the network (invent.py): the model config's choice unless told otherwise
+        self.invent = cfg.exemplar_fill if invent is None else invent
+        self.settle = settle        # apply the model's settle rule (decode); False: correct every pixel
         self.tick = 0
         self.pose = frame.pose
         self.rgb = frame.rgb.copy()

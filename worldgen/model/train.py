@@ -53,6 +53,17 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     data_workers: int = 2
+    # The adversarial stage (adversarial.py), after `steps`: rollouts decoded as the runtime decodes them,
+    # judged by a patch discriminator. 0 steps: no such stage (the first model's recipe).
+    adv_steps: int = 0
+    adv_lr: float = 1e-4              # the generator's learning rate in this stage (constant)
+    adv_d_lr: float = 2e-4            # the discriminator's
+    adv_weight: float = 0.1           # the hinge loss's weight beside L1 (weight 1)
+    adv_fm_weight: float = 1.0        # feature matching's
+    adv_hole_l1: float = 0.25         # L1's weight on pixels neither the warp nor memory covers (elsewhere 1)
+    adv_horizons: tuple = (4, 8, 16)  # rollout lengths, growing over the stage
+    adv_batch: int = 2
+    adv_start_blur: float = 0.5       # the share of rollouts whose first context frame is blurred (up to 1.5 px)
     model: ModelConfig = field(default_factory=ModelConfig)
 
     def to_dict(self) -> dict:
@@ -152,13 +163,19 @@ def _sparse_index(res: int) -> np.ndarray:
     return (idx[:, None] * res + idx[None, :]).reshape(-1)
 
 
-def rollout_start(bank: FrameBank, cfg: TrainConfig, cam: Camera, s: int) -> GeneratorState:
-    """A generator state at frame s, its memory holding the episode's earlier frames as keyframes."""
+def rollout_start(bank: FrameBank, cfg: TrainConfig, cam: Camera, s: int, settle: bool = False,
+                  blur_px: float = 0.0) -> GeneratorState:
+    """A generator state at frame s, its memory holding the episode's earlier frames as keyframes. settle: decode
+    as the runtime does (the model's settle rule); blur_px: the context frame blurred by a Gaussian of this
+    sigma, as a long walk's own frames come to be."""
     state = GeneratorState(cfg.model, cam, Frame(bank.rgb[bank.ep_start[s]], bank.depth[bank.ep_start[s]],
-                                                 bank.pose_at(bank.ep_start[s])), invent=False, settle=False)
+                                                 bank.pose_at(bank.ep_start[s])), invent=False, settle=settle)
     for j in range(bank.ep_start[s] + KEYFRAME_EVERY, s, KEYFRAME_EVERY):
         state.memory.insert_if_novel(bank.rgb[j], bank.depth[j], bank.pose_at(j), int(j - bank.ep_start[s]))
     state.rgb, state.depth, state.pose = bank.rgb[s].copy(), bank.depth[s].copy(), bank.pose_at(s)
+    if blur_px > 0:
+        from .realism import gaussian_blur
+        state.rgb = gaussian_blur(state.rgb[None], blur_px)[0]
     state.tick = int(s - bank.ep_start[s])
     return state
 
@@ -166,8 +183,8 @@ def rollout_start(bank: FrameBank, cfg: TrainConfig, cam: Camera, s: int) -> Gen
 # -- torch side -----------------------------------------------------------------------------------------------
 def _loss(torch, out, preps: list[Prepared], tgt_rgb, tgt_denc):
     """L1 on RGB, on its image gradients (against blur), and on encoded depth."""
-    base_rgb = torch.from_numpy(np.stack([p.base_rgb.transpose(2, 0, 1) for p in preps]))
-    base_d = torch.from_numpy(np.stack([p.base_denc for p in preps]))[:, None]
+    base_rgb = torch.from_numpy(np.stack([p.base_rgb.transpose(2, 0, 1) for p in preps])).to(out.device)
+    base_d = torch.from_numpy(np.stack([p.base_denc for p in preps]))[:, None].to(out.device)
     rgb = base_rgb + out[:, :3]
     denc = base_d + out[:, 3:4]
     l_rgb = (rgb - tgt_rgb).abs().mean()
@@ -178,15 +195,15 @@ def _loss(torch, out, preps: list[Prepared], tgt_rgb, tgt_denc):
     return l_rgb + 0.5 * l_grad + 0.3 * l_depth
 
 
-def _targets(torch, bank: FrameBank, idx, far):
-    rgb = torch.from_numpy(np.stack([rgb_to_float(bank.rgb[i]).transpose(2, 0, 1) for i in idx]))
-    denc = torch.from_numpy(np.stack([encode_depth(bank.depth[i], far) for i in idx]))[:, None]
+def _targets(torch, bank: FrameBank, idx, far, dev="cpu"):
+    rgb = torch.from_numpy(np.stack([rgb_to_float(bank.rgb[i]).transpose(2, 0, 1) for i in idx])).to(dev)
+    denc = torch.from_numpy(np.stack([encode_depth(bank.depth[i], far) for i in idx]))[:, None].to(dev)
     return rgb, denc
 
 
-def _batch(torch, preps: list[Prepared]):
-    return (torch.from_numpy(np.stack([p.inputs for p in preps])),
-            torch.from_numpy(np.stack([p.action for p in preps])))
+def _batch(torch, preps: list[Prepared], dev="cpu"):
+    return (torch.from_numpy(np.stack([p.inputs for p in preps])).to(dev),
+            torch.from_numpy(np.stack([p.action for p in preps])).to(dev))
 
 
 def horizon_at(cfg: TrainConfig, step: int) -> int:
@@ -196,6 +213,12 @@ def horizon_at(cfg: TrainConfig, step: int) -> int:
         return 0
     k = (step - tf_steps) * len(cfg.horizons) // max(1, cfg.steps - tf_steps)
     return cfg.horizons[min(k, len(cfg.horizons) - 1)]
+
+
+def adv_horizon_at(cfg: TrainConfig, step: int) -> int:
+    """The adversarial stage's rollout length at `step` (counted from the start of training)."""
+    k = (step - cfg.steps) * len(cfg.adv_horizons) // max(1, cfg.adv_steps)
+    return cfg.adv_horizons[min(max(k, 0), len(cfg.adv_horizons) - 1)]
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
@@ -219,12 +242,12 @@ def validate(net_fn, bank: FrameBank, cfg: TrainConfig, cam: Camera) -> dict:
     for i in idx:
         prep = teacher_sample(bank, dataclasses.replace(cfg, context_noise=0.0, memory_dropout=0.0), cam, int(i),
                               np.random.default_rng(int(i)))
-        rgb, _ = decode(cfg.model, prep, net_fn(prep.inputs[None], prep.action[None])[0], settle=False)
+        rgb, _ = decode(cfg.model, prep, net_fn(prep.inputs[None], prep.action[None])[0])   # as at run time
         one.append(psnr(rgb, bank.rgb[i]))
     roll = []
     starts = [s for s in bank.next_ok if s + 16 < len(bank) and bank.episode[s + 16] == bank.episode[s]]
     for s in np.random.default_rng(99).choice(starts, size=min(6, len(starts)), replace=False):
-        state = rollout_start(bank, cfg, cam, int(s) - 1)
+        state = rollout_start(bank, cfg, cam, int(s) - 1, settle=True)
         for k in range(16):
             prep = prepare(state, bank.action[s + k])
             frame = finish(state, prep, net_fn(prep.inputs[None], prep.action[None])[0])
@@ -248,19 +271,42 @@ def ensure_data(cfg: TrainConfig, rank: int, dist) -> tuple[Path, Path]:
     return train_dir, val_dir
 
 
-def _save(torch, out_dir: Path, name: str, net, opt, cfg: TrainConfig, step: int, log: list, data_hash: str):
+def _opt_arrays(opt, prefix: str = "") -> dict:
+    st = opt.state_dict()
+    return {f"{prefix}{pid}.{k}": (v.detach().cpu().numpy() if hasattr(v, "numpy") else np.asarray(v))
+            for pid, s in st["state"].items() for k, v in s.items()}
+
+
+def _load_opt(torch, opt, arrays: dict, prefix: str = "") -> None:
+    state = {}
+    for key, v in arrays.items():
+        if not key.startswith(prefix):
+            continue
+        pid, name = key[len(prefix):].split(".", 1)
+        state.setdefault(int(pid), {})[name] = torch.from_numpy(v.copy())
+    sd = opt.state_dict()
+    sd["state"] = state
+    opt.load_state_dict(sd)
+
+
+def _save(torch, out_dir: Path, name: str, net, opt, cfg: TrainConfig, step: int, log: list, data_hash: str,
+          adv=None):
+    """The checkpoint `name` and the training state beside it; adv: the adversarial stage's (discriminator,
+    its optimiser), kept in train_state_adv.safetensors."""
+    from safetensors.numpy import save
+    from ..files import atomic_write_bytes
     tensors = {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
     meta = {"train": cfg.to_dict(), "dataset_sha256": data_hash, "step": step,
             "metrics": log[-1] if log else {}}
     save_checkpoint(out_dir / name, tensors, cfg.model, meta)
-    if opt is not None:
-        from safetensors.numpy import save
-        from ..files import atomic_write_bytes
-        st = opt.state_dict()
-        opt_t = {f"{pid}.{k}": (v.numpy() if hasattr(v, "numpy") else np.asarray(v))
-                 for pid, s in st["state"].items() for k, v in s.items()}
-        atomic_write_bytes(out_dir / "train_state.safetensors", save(opt_t))
-        atomic_write_text(out_dir / "train_state.json", json.dumps({"step": step, "log": log}))
+    if opt is None:
+        return
+    if adv is not None:
+        disc, opt_d = adv
+        d_t = {f"disc.{k}": v.detach().cpu().numpy() for k, v in disc.state_dict().items()}
+        atomic_write_bytes(out_dir / "train_state_adv.safetensors", save({**d_t, **_opt_arrays(opt_d, "opt_d.")}))
+    atomic_write_bytes(out_dir / "train_state.safetensors", save(_opt_arrays(opt)))
+    atomic_write_text(out_dir / "train_state.json", json.dumps({"step": step, "log": log}))
 
 
 def _resume(torch, out_dir: Path, net, opt) -> tuple[int, list]:
@@ -272,15 +318,41 @@ def _resume(torch, out_dir: Path, net, opt) -> tuple[int, list]:
     _, loaded, _ = load_torch_net(out_dir / "last")
     net.load_state_dict(loaded.state_dict())
     info = json.loads(sj.read_text())
-    opt_t = load((out_dir / "train_state.safetensors").read_bytes())
-    state = {}
-    for key, v in opt_t.items():
-        pid, name = key.split(".", 1)
-        state.setdefault(int(pid), {})[name] = torch.from_numpy(v.copy())
-    sd = opt.state_dict()
-    sd["state"] = state
-    opt.load_state_dict(sd)
+    _load_opt(torch, opt, load((out_dir / "train_state.safetensors").read_bytes()))
     return int(info["step"]), info["log"]
+
+
+def _adversarial_parts(torch, net, cfg: TrainConfig, out_dir: Path, resume: bool):
+    """(generator optimiser, discriminator, its optimiser) for the adversarial stage, from the saved training
+    state when `resume` (a run stopped inside the stage) and fresh when the stage begins."""
+    from safetensors.numpy import load
+    from .adversarial import PatchDiscriminator
+    dev = next(net.parameters()).device
+    disc = PatchDiscriminator().to(dev)
+    opt_g = torch.optim.Adam(net.parameters(), lr=cfg.adv_lr, betas=(0.5, 0.99))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.adv_d_lr, betas=(0.5, 0.99))
+    path = out_dir / "train_state_adv.safetensors"
+    if resume and path.exists():
+        arrays = load(path.read_bytes())
+        disc.load_state_dict({k[5:]: torch.from_numpy(v.copy()) for k, v in arrays.items() if k.startswith("disc.")})
+        _load_opt(torch, opt_d, arrays, "opt_d.")
+        _load_opt(torch, opt_g, load((out_dir / "train_state.safetensors").read_bytes()))
+    return opt_g, disc, opt_d
+
+
+def start_from_checkpoint(torch, net, path, cfg: TrainConfig) -> list:
+    """Take a checkpoint's weights as the first stage's result (its model config must be this one's, but for
+    what only decoding reads: settle and exemplar_fill); returns the log's first row."""
+    from .checkpoint import CheckpointError
+    from .generator import load_torch_net
+    ck_cfg, loaded, _ = load_torch_net(path)
+    mine = {k: v for k, v in cfg.model.to_dict().items() if k not in ("settle", "exemplar_fill")}
+    theirs = {k: v for k, v in ck_cfg.to_dict().items() if k not in ("settle", "exemplar_fill")}
+    if mine != theirs:
+        diff = sorted(k for k in mine if mine[k] != theirs.get(k))
+        raise CheckpointError(f"{path}: its model config differs from the training config's in {', '.join(diff)}")
+    net.load_state_dict(loaded.state_dict())
+    return [{"step": cfg.steps, "start_from": str(path), "time": time.time()}]
 
 
 def plot_log(log: list, path: Path) -> None:
@@ -302,8 +374,10 @@ def plot_log(log: list, path: Path) -> None:
     plt.close(fig)
 
 
-def train(cfg: TrainConfig, show_progress: bool = True) -> Path:
-    """Run (or resume) training; returns the final checkpoint's JSON path (rank 0)."""
+def train(cfg: TrainConfig, show_progress: bool = True, start_from=None, device: str = "cpu") -> Path:
+    """Run (or resume) training; returns the final checkpoint's JSON path (rank 0). start_from: a checkpoint
+    whose weights stand for the first stage (`steps`), so that only the adversarial stage runs. device: where
+    the networks run ("cpu", or "cuda" where torch has it); geometry and data stay on the CPU."""
     import torch
     from tqdm import tqdm
     from .generator import TorchNet
@@ -318,47 +392,80 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> Path:
     torch.manual_seed(cfg.seed)                       # the same initial weights on every rank
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if device != "cpu" and not (device.startswith("cuda") and torch.cuda.is_available()):
+        raise ValueError(f"device {device!r}: this torch has no such device (cuda available: "
+                         f"{torch.cuda.is_available()})")
+    dev = torch.device(device)
+    net = RefineNet(cfg.model)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    start, log = _resume(torch, out_dir, net, opt)
+    if start == 0 and start_from is not None:
+        if not cfg.adv_steps:
+            raise ValueError("--start-from skips the first stage, but this config has no adversarial stage "
+                             "(train.adv_steps = 0)")
+        log = start_from_checkpoint(torch, net, start_from, cfg)
+        start = cfg.steps
+    net.to(dev)
+    opt.load_state_dict(opt.state_dict())        # moves a resumed optimiser's state to the device
     train_dir, val_dir = ensure_data(cfg, rank, dist)
     data_hash = sha256_file(train_dir / "manifest.json")
     bank, val_bank = FrameBank(train_dir), FrameBank(val_dir)
     cam = Camera(cfg.model.intrinsics)
-    net = RefineNet(cfg.model)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    start, log = _resume(torch, out_dir, net, opt)
     model = torch.nn.parallel.DistributedDataParallel(net) if dist is not None else net
     rng = np.random.default_rng([cfg.seed, rank, start])
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, unit="step",
+    total = cfg.steps + cfg.adv_steps
+    adv = None
+    if start >= cfg.steps and cfg.adv_steps:      # resuming inside the adversarial stage, or starting it
+        opt_g, disc, opt_d = _adversarial_parts(torch, net, cfg, out_dir, resume=not (log and "start_from" in
+                                                                                       log[-1]))
+        adv = (disc, opt_d)
+    bar = tqdm(range(start, total), initial=start, total=total, unit="step",
                disable=not show_progress or rank != 0, desc="training")
     for step in bar:
-        for g in opt.param_groups:
-            g["lr"] = lr_at(cfg, step)
-        horizon = horizon_at(cfg, step)
         net.train()
-        if horizon == 0:
-            idx = rng.choice(bank.next_ok, size=cfg.batch)
-            preps = [teacher_sample(bank, cfg, cam, int(i), rng) for i in idx]
-            x, a = _batch(torch, preps)
-            loss = _loss(torch, model(x, a), preps, *_targets(torch, bank, idx, cfg.model.far_m))
+        if step < cfg.steps:
+            for g in opt.param_groups:
+                g["lr"] = lr_at(cfg, step)
+            horizon = horizon_at(cfg, step)
+            if horizon == 0:
+                idx = rng.choice(bank.next_ok, size=cfg.batch)
+                preps = [teacher_sample(bank, cfg, cam, int(i), rng) for i in idx]
+                x, a = _batch(torch, preps, dev)
+                loss = _loss(torch, model(x, a), preps, *_targets(torch, bank, idx, cfg.model.far_m, dev))
+            else:
+                loss = _rollout_loss(torch, model, bank, cfg, cam, horizon, rng, dev)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            row = {"step": step + 1, "loss": loss.item(), "horizon": horizon, "time": time.time()}
         else:
-            loss = _rollout_loss(torch, model, bank, cfg, cam, horizon, rng)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-        log.append({"step": step + 1, "loss": loss.item(), "horizon": horizon, "time": time.time()})
-        if rank == 0 and ((step + 1) % cfg.val_every == 0 or step + 1 == cfg.steps):
+            if adv is None:                        # the first stage just ended
+                opt_g, disc, opt_d = _adversarial_parts(torch, net, cfg, out_dir, resume=False)
+                adv = (disc, opt_d)
+            horizon = adv_horizon_at(cfg, step)
+            row = _adversarial_step(torch, model, disc, opt_g, opt_d, bank, cfg, cam, horizon, rng, dev)
+            loss = row["loss"]
+            row = {"step": step + 1, **row, "horizon": horizon, "time": time.time()}
+        log.append(row)
+        last = step + 1 == total
+        if rank == 0 and ((step + 1) % cfg.val_every == 0 or last):
             net.eval()
-            metrics = validate(TorchNet(net), val_bank, cfg, cam)
+            metrics = validate(TorchNet(net, dev), val_bank, cfg, cam)
             log.append({"step": step + 1, **metrics})
-            bar.set_postfix(loss=f"{loss.item():.4f}", val_psnr=f"{metrics['psnr_1']:.2f}")
+            bar.set_postfix(loss=f"{row['loss']:.4f}", val_psnr=f"{metrics['psnr_1']:.2f}")
             plot_log(log, out_dir / "loss.png")
-        if rank == 0 and ((step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps):
-            _save(torch, out_dir, "last", net, opt, cfg, step + 1, log, data_hash)
+        if rank == 0 and ((step + 1) % cfg.ckpt_every == 0 or last):
+            _save(torch, out_dir, "last", net, opt_g if adv is not None else opt, cfg, step + 1, log, data_hash,
+                  adv)
     final = None
     if rank == 0:
-        final = save_checkpoint(Path(cfg.final_path) if cfg.final_path else out_dir / "model", {k: v.detach().numpy() for k, v in net.state_dict().items()},
+        final = save_checkpoint(Path(cfg.final_path) if cfg.final_path else out_dir / "model",
+                                {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()},
                                 cfg.model, {"train": cfg.to_dict(), "dataset_sha256": data_hash,
-                                            "step": cfg.steps, "metrics": _last_metrics(log)})
+                                            "step": total, "metrics": _last_metrics(log),
+                                            **({"start_from": log[0]["start_from"]}
+                                               if log and "start_from" in log[0] else {})})
     if dist is not None:
         dist.barrier()
         dist.destroy_process_group()
@@ -370,7 +477,7 @@ def _last_metrics(log: list) -> dict:
     return vals[-1] if vals else {}
 
 
-def _rollout_loss(torch, model, bank: FrameBank, cfg: TrainConfig, cam: Camera, horizon: int, rng):
+def _rollout_loss(torch, model, bank: FrameBank, cfg: TrainConfig, cam: Camera, horizon: int, rng, dev="cpu"):
     """Roll `horizon` steps on the model's own outputs from ground-truth starts; mean loss over the steps."""
     starts = [s for s in rng.choice(bank.next_ok, size=4 * cfg.rollout_batch)
               if s + horizon < len(bank) and bank.episode[s + horizon] == bank.episode[s - 1]][:cfg.rollout_batch]
@@ -378,10 +485,73 @@ def _rollout_loss(torch, model, bank: FrameBank, cfg: TrainConfig, cam: Camera, 
     total = 0.0
     for k in range(horizon):
         preps = [prepare(st, bank.action[s + k]) for st, s in zip(states, starts)]
-        x, a = _batch(torch, preps)
+        x, a = _batch(torch, preps, dev)
         out = model(x, a)
-        total = total + _loss(torch, out, preps, *_targets(torch, bank, [s + k for s in starts], cfg.model.far_m))
-        out_np = out.detach().numpy()
+        total = total + _loss(torch, out, preps, *_targets(torch, bank, [s + k for s in starts], cfg.model.far_m,
+                                                           dev))
+        out_np = out.detach().cpu().numpy()
         for st, prep, o in zip(states, preps, out_np):
             finish(st, prep, o)       # the next step starts from what the model made
     return total / horizon
+
+
+def _decoded(torch, out, preps: list[Prepared], settle: bool):
+    """RGB (B, 3, H, W) and encoded depth (B, 1, H, W) as `step.decode` makes them (before rounding): the colour
+    correction kept off settled pixels when `settle`."""
+    base_rgb = torch.from_numpy(np.stack([p.base_rgb.transpose(2, 0, 1) for p in preps])).to(out.device)
+    base_d = torch.from_numpy(np.stack([p.base_denc for p in preps]))[:, None].to(out.device)
+    corr = out[:, :3]
+    if settle:
+        free = torch.from_numpy(np.stack([~p.settled for p in preps]))[:, None].to(out.device, out.dtype)
+        corr = corr * free
+    return base_rgb + corr, base_d + out[:, 3:4]
+
+
+def _adversarial_step(torch, model, disc, opt_g, opt_d, bank: FrameBank, cfg: TrainConfig, cam: Camera,
+                      horizon: int, rng, dev="cpu") -> dict:
+    """One step of the adversarial stage: roll `horizon` ticks on the model's own outputs, decoded as at run
+    time; the generator's loss is L1 (lighter where nothing covered the pixel), gradients, depth, and the
+    discriminator's hinge and feature matching, summed over the ticks; then one discriminator step on every
+    tick's frames against the true ones."""
+    from .adversarial import discriminator_loss, generator_losses
+    starts = [s for s in rng.choice(bank.next_ok, size=4 * cfg.adv_batch)
+              if s + horizon < len(bank) and bank.episode[s + horizon] == bank.episode[s - 1]][:cfg.adv_batch]
+    states = [rollout_start(bank, cfg, cam, int(s) - 1, settle=True,
+                            blur_px=float(rng.uniform(0.3, 1.5)) if rng.random() < cfg.adv_start_blur else 0.0)
+              for s in starts]
+    g_total, parts = 0.0, {"l1": 0.0, "adv": 0.0, "fm": 0.0}
+    fakes, reals = [], []
+    for k in range(horizon):
+        preps = [prepare(st, bank.action[s + k]) for st, s in zip(states, starts)]
+        x, a = _batch(torch, preps, dev)
+        out = model(x, a)
+        tgt_rgb, tgt_denc = _targets(torch, bank, [s + k for s in starts], cfg.model.far_m, dev)
+        rgb, denc = _decoded(torch, out, preps, settle=True)
+        weight = torch.from_numpy(np.stack([np.where(p.known, 1.0, cfg.adv_hole_l1) for p in preps])
+                                  .astype(np.float32))[:, None].to(dev)
+        l1 = ((rgb - tgt_rgb).abs() * weight).mean()
+        gx = lambda t: t[..., :, 1:] - t[..., :, :-1]  # noqa: E731
+        gy = lambda t: t[..., 1:, :] - t[..., :-1, :]  # noqa: E731
+        l_grad = (gx(rgb) - gx(tgt_rgb)).abs().mean() + (gy(rgb) - gy(tgt_rgb)).abs().mean()
+        l_depth = (denc - tgt_denc).abs().mean()
+        fake, real = torch.cat([rgb, denc], 1), torch.cat([tgt_rgb, tgt_denc], 1)
+        l_adv, l_fm = generator_losses(disc, fake, real)
+        g_total = g_total + l1 + 0.5 * l_grad + 0.3 * l_depth + cfg.adv_weight * l_adv + cfg.adv_fm_weight * l_fm
+        parts["l1"] += l1.item() / horizon
+        parts["adv"] += l_adv.item() / horizon
+        parts["fm"] += l_fm.item() / horizon
+        fakes.append(fake.detach())
+        reals.append(real)
+        out_np = out.detach().cpu().numpy()
+        for st, prep, o in zip(states, preps, out_np):
+            finish(st, prep, o)       # the next tick starts from what the model made, decoded as at run time
+    g_loss = g_total / horizon
+    opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt_g.step()
+    d_loss = discriminator_loss(disc, torch.cat(fakes), torch.cat(reals))
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+    return {"loss": g_loss.item(), "d_loss": d_loss.item(), **parts}

@@ -1,0 +1,58 @@
+"""The adversarial stage of training: a patch discriminator that tells the generator's rollout frames from the
+true frames at the same poses, and the generator's losses against it.
+
+A regression (L1) fills what the generator cannot know with its average: smooth ground, a brown band where
+trees and rocks should stand, and every tick's correction blurs a little more. A discriminator scored on
+patches of RGB and encoded depth asks for something that looks like the world instead: sharp texture, and
+upright things with depth steps where the scene has them (LaMa's recipe; pix2pixHD's feature matching keeps it
+steady). The discriminator sees frames decoded exactly as the runtime decodes them (the model's settle rule),
+from rollouts on the model's own outputs, so what it judges is what a player would see.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.nn.utils.parametrizations import spectral_norm
+
+
+class PatchDiscriminator(nn.Module):
+    """RGB + encoded depth (B, 4, H, W) -> patch logits (B, 1, H/8, W/8), each seeing about 46 pixels; spectral
+    normalisation keeps the hinge game steady without a gradient penalty."""
+
+    def __init__(self, in_ch: int = 4, width: int = 48):
+        super().__init__()
+        w = width
+        self.layers = nn.ModuleList([
+            spectral_norm(nn.Conv2d(in_ch, w, 4, stride=2, padding=1)),
+            spectral_norm(nn.Conv2d(w, 2 * w, 4, stride=2, padding=1)),
+            spectral_norm(nn.Conv2d(2 * w, 4 * w, 4, stride=2, padding=1)),
+            spectral_norm(nn.Conv2d(4 * w, 4 * w, 3, padding=1)),
+        ])
+        self.out = spectral_norm(nn.Conv2d(4 * w, 1, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(logits, the features of every layer, for feature matching)."""
+        feats = []
+        h = x
+        for layer in self.layers:
+            h = F.leaky_relu(layer(h), 0.2)
+            feats.append(h)
+        return self.out(h), feats
+
+
+def generator_losses(disc: PatchDiscriminator, fake: torch.Tensor, real: torch.Tensor) -> tuple[torch.Tensor,
+                                                                                                  torch.Tensor]:
+    """(hinge adversarial loss, feature matching loss) for the generator's frames `fake` against `real`."""
+    logits, f_fake = disc(fake)
+    with torch.no_grad():
+        _, f_real = disc(real)
+    fm = sum((a - b).abs().mean() for a, b in zip(f_fake, f_real)) / len(f_fake)
+    return -logits.mean(), fm
+
+
+def discriminator_loss(disc: PatchDiscriminator, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Hinge loss: true patches above +1, generated ones below -1."""
+    real_logits, _ = disc(real)
+    fake_logits, _ = disc(fake.detach())
+    return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
