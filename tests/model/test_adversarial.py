@@ -13,7 +13,7 @@ from worldgen.model.checkpoint import CheckpointError
 from worldgen.model.config import ModelConfig
 from worldgen.model.generator import NeuralGenerator
 from worldgen.model.step import decode, finish, prepare, settled_by_rule
-from worldgen.model.train import _decoded, adv_horizon_at, load_train_config, train, TrainConfig
+from worldgen.model.train import _decoded, load_train_config, train
 from worldgen.poses import Action
 
 from helpers import SMALL
@@ -36,7 +36,8 @@ ckpt_every = 2
 warmup_steps = 2
 data_workers = 1
 adv_steps = ADV
-adv_horizons = [2, 3]
+adv_horizon = 2
+adv_rollout_ticks = 4
 
 [model]
 res = 32
@@ -117,12 +118,6 @@ def test_discriminator_learns_sharp_from_blurred():
     assert adv.item() > 0 and fm.item() > 0        # the generator is told its blur is fake and unlike the truth
 
 
-def test_adversarial_horizon_grows_over_the_stage():
-    cfg = TrainConfig(steps=10, adv_steps=9, adv_horizons=(4, 8, 16))
-    hs = [adv_horizon_at(cfg, s) for s in range(10, 19)]
-    assert hs == [4, 4, 4, 8, 8, 8, 16, 16, 16]
-
-
 def test_adversarial_stage_trains_resumes_and_starts_from_a_checkpoint(tmp_path):
     cfg = load_train_config(tiny_adv(tmp_path, adv=4))
     final = train(cfg, show_progress=False)
@@ -134,6 +129,9 @@ def test_adversarial_stage_trains_resumes_and_starts_from_a_checkpoint(tmp_path)
     assert [r["step"] for r in adv_rows] == [5, 6, 7, 8]
     assert all(np.isfinite(r["d_loss"]) and np.isfinite(r["loss"]) for r in adv_rows)
     assert (run / "train_state_adv.safetensors").stat().st_size > 1000
+    # rollouts go on from step to step (2 ticks a step, up to 4 ticks, then a fresh start)
+    ticks = [r["rollout_ticks"] for r in adv_rows]
+    assert ticks[0] == 0 and max(ticks) == 2 and set(ticks) <= {0, 2}
     # resume inside the stage: a longer stage continues from step 8
     train(load_train_config(tiny_adv(tmp_path, adv=6)), show_progress=False)
     log = json.loads((run / "train_state.json").read_text())["log"]

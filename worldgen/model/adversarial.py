@@ -13,28 +13,31 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.nn.utils.parametrizations import spectral_norm
 
 
 class PatchDiscriminator(nn.Module):
-    """RGB + encoded depth (B, 4, H, W) -> patch logits (B, 1, H/8, W/8), each seeing about 46 pixels; spectral
-    normalisation keeps the hinge game steady without a gradient penalty."""
+    """RGB + encoded depth (B, 4, H, W) -> patch logits (B, 1, H/8, W/8), each seeing about 46 pixels: pix2pix's
+    PatchGAN with the least-squares loss of pix2pixHD, shown the image's high frequencies amplified beside it
+    (the RGB less its 3x3 mean, times 8). The differences it must find are a few grey levels: with spectral
+    normalisation and the hinge loss it stayed at chance on the bundled data for 200 steps, and without the
+    high-pass channels it took longest to tell frames blurred by 0.6 px from sharp ones."""
 
     def __init__(self, in_ch: int = 4, width: int = 48):
         super().__init__()
         w = width
         self.layers = nn.ModuleList([
-            spectral_norm(nn.Conv2d(in_ch, w, 4, stride=2, padding=1)),
-            spectral_norm(nn.Conv2d(w, 2 * w, 4, stride=2, padding=1)),
-            spectral_norm(nn.Conv2d(2 * w, 4 * w, 4, stride=2, padding=1)),
-            spectral_norm(nn.Conv2d(4 * w, 4 * w, 3, padding=1)),
+            nn.Conv2d(in_ch + 3, w, 4, stride=2, padding=1),
+            nn.Conv2d(w, 2 * w, 4, stride=2, padding=1),
+            nn.Conv2d(2 * w, 4 * w, 4, stride=2, padding=1),
+            nn.Conv2d(4 * w, 4 * w, 3, padding=1),
         ])
-        self.out = spectral_norm(nn.Conv2d(4 * w, 1, 3, padding=1))
+        self.out = nn.Conv2d(4 * w, 1, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """(logits, the features of every layer, for feature matching)."""
+        rgb = x[:, :3]
+        h = torch.cat([x, 8.0 * (rgb - F.avg_pool2d(rgb, 3, 1, 1, count_include_pad=False))], 1)
         feats = []
-        h = x
         for layer in self.layers:
             h = F.leaky_relu(layer(h), 0.2)
             feats.append(h)
@@ -43,16 +46,17 @@ class PatchDiscriminator(nn.Module):
 
 def generator_losses(disc: PatchDiscriminator, fake: torch.Tensor, real: torch.Tensor) -> tuple[torch.Tensor,
                                                                                                   torch.Tensor]:
-    """(hinge adversarial loss, feature matching loss) for the generator's frames `fake` against `real`."""
+    """(least-squares adversarial loss, feature matching loss) for the generator's frames `fake` against
+    `real`."""
     logits, f_fake = disc(fake)
     with torch.no_grad():
         _, f_real = disc(real)
     fm = sum((a - b).abs().mean() for a, b in zip(f_fake, f_real)) / len(f_fake)
-    return -logits.mean(), fm
+    return ((logits - 1.0) ** 2).mean(), fm
 
 
 def discriminator_loss(disc: PatchDiscriminator, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """Hinge loss: true patches above +1, generated ones below -1."""
+    """Least squares: true patches towards 1, generated ones towards 0."""
     real_logits, _ = disc(real)
     fake_logits, _ = disc(fake.detach())
-    return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+    return 0.5 * (((real_logits - 1.0) ** 2).mean() + (fake_logits ** 2).mean())

@@ -57,12 +57,15 @@ class TrainConfig:
     # judged by a patch discriminator. 0 steps: no such stage (the first model's recipe).
     adv_steps: int = 0
     adv_lr: float = 1e-4              # the generator's learning rate in this stage (constant)
-    adv_d_lr: float = 2e-4            # the discriminator's
-    adv_weight: float = 0.1           # the hinge loss's weight beside L1 (weight 1)
+    adv_d_lr: float = 4e-4            # the discriminator's
+    adv_weight: float = 0.1           # the adversarial loss's weight beside L1 (weight 1)
     adv_fm_weight: float = 1.0        # feature matching's
     adv_hole_l1: float = 0.25         # L1's weight on pixels neither the warp nor memory covers (elsewhere 1)
-    adv_horizons: tuple = (4, 8, 16)  # rollout lengths, growing over the stage
-    adv_batch: int = 2
+    adv_horizon: int = 6              # ticks a rollout runs per step (the gradient's reach)...
+    adv_rollout_ticks: int = 300      # ...and it goes on from there at the next step, up to this many ticks or
+                                      # its episode's end, so the losses see the model hundreds of ticks into its
+                                      # own outputs (16-tick rollouts left it blind to a drift that grew at 100)
+    adv_batch: int = 2                # rollouts run side by side
     adv_start_blur: float = 0.5       # the share of rollouts whose first context frame is blurred (up to 1.5 px)
     model: ModelConfig = field(default_factory=ModelConfig)
 
@@ -213,12 +216,6 @@ def horizon_at(cfg: TrainConfig, step: int) -> int:
         return 0
     k = (step - tf_steps) * len(cfg.horizons) // max(1, cfg.steps - tf_steps)
     return cfg.horizons[min(k, len(cfg.horizons) - 1)]
-
-
-def adv_horizon_at(cfg: TrainConfig, step: int) -> int:
-    """The adversarial stage's rollout length at `step` (counted from the start of training)."""
-    k = (step - cfg.steps) * len(cfg.adv_horizons) // max(1, cfg.adv_steps)
-    return cfg.adv_horizons[min(max(k, 0), len(cfg.adv_horizons) - 1)]
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
@@ -415,6 +412,7 @@ def train(cfg: TrainConfig, show_progress: bool = True, start_from=None, device:
     rng = np.random.default_rng([cfg.seed, rank, start])
     total = cfg.steps + cfg.adv_steps
     adv = None
+    pool: list = []              # the adversarial stage's rollouts in progress (not saved: a resume starts anew)
     if start >= cfg.steps and cfg.adv_steps:      # resuming inside the adversarial stage, or starting it
         opt_g, disc, opt_d = _adversarial_parts(torch, net, cfg, out_dir, resume=not (log and "start_from" in
                                                                                        log[-1]))
@@ -443,10 +441,8 @@ def train(cfg: TrainConfig, show_progress: bool = True, start_from=None, device:
             if adv is None:                        # the first stage just ended
                 opt_g, disc, opt_d = _adversarial_parts(torch, net, cfg, out_dir, resume=False)
                 adv = (disc, opt_d)
-            horizon = adv_horizon_at(cfg, step)
-            row = _adversarial_step(torch, model, disc, opt_g, opt_d, bank, cfg, cam, horizon, rng, dev)
-            loss = row["loss"]
-            row = {"step": step + 1, **row, "horizon": horizon, "time": time.time()}
+            row = _adversarial_step(torch, model, disc, opt_g, opt_d, bank, cfg, cam, pool, rng, dev)
+            row = {"step": step + 1, **row, "horizon": cfg.adv_horizon, "time": time.time()}
         log.append(row)
         last = step + 1 == total
         if rank == 0 and ((step + 1) % cfg.val_every == 0 or last):
@@ -508,17 +504,29 @@ def _decoded(torch, out, preps: list[Prepared], settle: bool):
 
 
 def _adversarial_step(torch, model, disc, opt_g, opt_d, bank: FrameBank, cfg: TrainConfig, cam: Camera,
-                      horizon: int, rng, dev="cpu") -> dict:
-    """One step of the adversarial stage: roll `horizon` ticks on the model's own outputs, decoded as at run
-    time; the generator's loss is L1 (lighter where nothing covered the pixel), gradients, depth, and the
-    discriminator's hinge and feature matching, summed over the ticks; then one discriminator step on every
-    tick's frames against the true ones."""
+                      pool: list, rng, dev="cpu") -> dict:
+    """One step of the adversarial stage: each of the `pool`'s rollouts runs `adv_horizon` more ticks on the
+    model's own outputs, decoded as at run time (a rollout that has run `adv_rollout_ticks`, or whose episode
+    ends, makes way for a new one from a ground-truth start); the generator's loss is L1 (lighter where nothing
+    covered the pixel), gradients, depth, and the discriminator's adversarial and feature matching terms,
+    summed over the ticks; then one discriminator step on every tick's frames against the true ones."""
     from .adversarial import discriminator_loss, generator_losses
-    starts = [s for s in rng.choice(bank.next_ok, size=4 * cfg.adv_batch)
-              if s + horizon < len(bank) and bank.episode[s + horizon] == bank.episode[s - 1]][:cfg.adv_batch]
-    states = [rollout_start(bank, cfg, cam, int(s) - 1, settle=True,
-                            blur_px=float(rng.uniform(0.3, 1.5)) if rng.random() < cfg.adv_start_blur else 0.0)
-              for s in starts]
+    horizon = cfg.adv_horizon
+
+    def goes_on(s: int) -> bool:
+        return s + horizon < len(bank) and bank.episode[s + horizon] == bank.episode[s - 1]
+
+    while len(pool) < cfg.adv_batch:
+        pool.append(None)
+    for n, slot in enumerate(pool):
+        if slot is None or slot["ticks"] >= cfg.adv_rollout_ticks or not goes_on(slot["next"]):
+            s = next(int(s) for s in rng.choice(bank.next_ok, size=64) if goes_on(int(s)))
+            blur = float(rng.uniform(0.3, 1.5)) if rng.random() < cfg.adv_start_blur else 0.0
+            pool[n] = {"state": rollout_start(bank, cfg, cam, s - 1, settle=True, blur_px=blur), "next": s,
+                       "ticks": 0}
+    states = [slot["state"] for slot in pool]
+    starts = [slot["next"] for slot in pool]
+    depth = float(np.mean([slot["ticks"] for slot in pool]))
     g_total, parts = 0.0, {"l1": 0.0, "adv": 0.0, "fm": 0.0}
     fakes, reals = [], []
     for k in range(horizon):
@@ -550,8 +558,11 @@ def _adversarial_step(torch, model, disc, opt_g, opt_d, bank: FrameBank, cfg: Tr
     g_loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt_g.step()
+    for slot in pool:
+        slot["next"] += horizon
+        slot["ticks"] += horizon
     d_loss = discriminator_loss(disc, torch.cat(fakes), torch.cat(reals))
     opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
     opt_d.step()
-    return {"loss": g_loss.item(), "d_loss": d_loss.item(), **parts}
+    return {"loss": g_loss.item(), "d_loss": d_loss.item(), **parts, "rollout_ticks": depth}
