@@ -118,3 +118,19 @@ def test_ddp_two_processes_keep_identical_weights(tmp_path):
     sd = RefineNet(cfg.model).state_dict()
     init = hashlib.sha256(b"".join(sd[k].numpy().tobytes() for k in sorted(sd))).hexdigest()
     assert digests[0] != init
+
+
+def test_the_shipped_configs_load_and_their_networks_run():
+    """bundled (the bundled model's recipe), adversarial (the experiment) and gpu256 (for a GPU machine)."""
+    import torch
+    from worldgen.model.network import RefineNet
+    from worldgen.model.step import IN_CHANNELS
+    root = Path(__file__).resolve().parents[2] / "worldgen" / "model" / "configs"
+    cfgs = {p.stem: load_train_config(p) for p in root.glob("*.toml")}
+    assert {"bundled", "adversarial", "gpu256"} <= set(cfgs)
+    assert cfgs["bundled"].adv_steps == 0 and cfgs["adversarial"].adv_steps > 0
+    big = cfgs["gpu256"].model
+    assert big.res == 256
+    with torch.no_grad():
+        out = RefineNet(big)(torch.zeros(1, IN_CHANNELS, 256, 256), torch.zeros(1, 5))
+    assert out.shape == (1, 4, 256, 256)

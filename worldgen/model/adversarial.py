@@ -17,16 +17,17 @@ from torch.nn import functional as F
 
 class PatchDiscriminator(nn.Module):
     """RGB + encoded depth (B, 4, H, W) -> patch logits (B, 1, H/8, W/8), each seeing about 46 pixels: pix2pix's
-    PatchGAN with the least-squares loss of pix2pixHD, shown the image's high frequencies amplified beside it
-    (the RGB less its 3x3 mean, times 8). The differences it must find are a few grey levels: with spectral
-    normalisation and the hinge loss it stayed at chance on the bundled data for 200 steps, and without the
-    high-pass channels it took longest to tell frames blurred by 0.6 px from sharp ones."""
+    PatchGAN with the least-squares loss of pix2pixHD. With spectral normalisation and the hinge loss it stayed
+    at chance on the bundled data for 200 steps; shown the image's high frequencies amplified beside it (the
+    RGB less its 3x3 mean, times 8) it taught the generator a two-pixel grid that every tick added to (model.md),
+    so `highpass` is off by default."""
 
-    def __init__(self, in_ch: int = 4, width: int = 48):
+    def __init__(self, in_ch: int = 4, width: int = 48, highpass: bool = False):
         super().__init__()
         w = width
+        self.highpass = highpass
         self.layers = nn.ModuleList([
-            nn.Conv2d(in_ch + 3, w, 4, stride=2, padding=1),
+            nn.Conv2d(in_ch + (3 if highpass else 0), w, 4, stride=2, padding=1),
             nn.Conv2d(w, 2 * w, 4, stride=2, padding=1),
             nn.Conv2d(2 * w, 4 * w, 4, stride=2, padding=1),
             nn.Conv2d(4 * w, 4 * w, 3, padding=1),
@@ -35,8 +36,10 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """(logits, the features of every layer, for feature matching)."""
-        rgb = x[:, :3]
-        h = torch.cat([x, 8.0 * (rgb - F.avg_pool2d(rgb, 3, 1, 1, count_include_pad=False))], 1)
+        h = x
+        if self.highpass:
+            rgb = x[:, :3]
+            h = torch.cat([x, 8.0 * (rgb - F.avg_pool2d(rgb, 3, 1, 1, count_include_pad=False))], 1)
         feats = []
         for layer in self.layers:
             h = F.leaky_relu(layer(h), 0.2)
