@@ -93,7 +93,7 @@ def cmd_eval_explore(args):
     from worldgen.model.explore import run_explore
     report = run_explore(args.checkpoint, args.paths, args.out, args.plot, args.sheets, args.before,
                          show_progress=not args.quiet, invent=False if args.no_invent else None, settle=not args.no_settle,
-                         sample_every=args.sample_every)
+                         sample_every=args.sample_every, samples_dir=args.samples)
     s = report["summary"]
     print(f"explore: {s['frames']} frames sampled, {100 * s['never_seen_share']:.1f}% of their pixels never seen; "
           f"PSNR over seen pixels {_fmt(s['psnr_seen'])} dB")
@@ -425,6 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--explore", action="store_true", help="judge --paths with the explore suite's measures")
     e.add_argument("--sheets", help="explore: a folder for one contact sheet per path (true over generated)")
     e.add_argument("--before", help="explore: an earlier explore report, for the Frechet target (half of it)")
+    e.add_argument("--samples", metavar="DIR",
+                   help="explore: keep each path's sampled frames in DIR and reuse those the same weights, rules "
+                        "and path made, so the measures can be rerun without generating again")
     e.add_argument("--sample-every", type=int, default=8,
                    help="explore: measure every N ticks of each path's late half (default 8)")
     e.add_argument("--out", help="report JSON")

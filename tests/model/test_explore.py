@@ -115,7 +115,7 @@ def tiny_checkpoint(tmp_path_factory):
 def test_explore_runs_on_short_paths_and_is_deterministic(tiny_checkpoint, tmp_path):
     kw = dict(short=True, limit=3, sample_every=2, show_progress=False, c2st_steps=(20, 20))
     rep = explore.run_explore(tiny_checkpoint, out_json=tmp_path / "r.json", out_png=tmp_path / "r.png",
-                              sheets_dir=tmp_path / "sheets", **kw)
+                              sheets_dir=tmp_path / "sheets", samples_dir=tmp_path / "samples", **kw)
     text = (tmp_path / "r.json").read_text()
     assert "NaN" not in text
     saved = json.loads(text)
@@ -128,8 +128,17 @@ def test_explore_runs_on_short_paths_and_is_deterministic(tiny_checkpoint, tmp_p
     assert s["whole"]["frechet"] >= 0 and s["whole"]["top_octave_ratio"] > 0
     assert set(rep["targets"]) >= {"c2st_quarter <= 0.80", "c2st_full <= 0.95", "frechet <= before / 2"}
     assert len(list((tmp_path / "sheets").glob("*.png"))) == 3 and (tmp_path / "r.png").stat().st_size > 5000
-    again = explore.run_explore(tiny_checkpoint, **kw)
+    again = explore.run_explore(tiny_checkpoint, **kw)          # generated again: the same figures
     assert again["summary"] == rep["summary"]
+    # kept samples are reused, untouched, by a run with the same weights and rules, and give the same figures
+    files = sorted((tmp_path / "samples").glob("*.npz"))
+    assert len(files) == 3
+    stamps = [f.stat().st_mtime_ns for f in files]
+    reused = explore.run_explore(tiny_checkpoint, samples_dir=tmp_path / "samples", **kw)
+    assert reused["summary"] == rep["summary"] and [f.stat().st_mtime_ns for f in files] == stamps
+    files[0].write_bytes(b"not an npz")
+    with pytest.raises(explore.EvalError, match=files[0].name):
+        explore.run_explore(tiny_checkpoint, samples_dir=tmp_path / "samples", **kw)
 
 
 def test_report_writes_null_for_figures_without_pixels(tmp_path):

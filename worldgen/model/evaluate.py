@@ -42,20 +42,26 @@ def path_poses(cfg: ModelConfig, log: ActionLog) -> tuple[list[Pose], list[np.nd
     return poses, acts
 
 
+def visible_in(cam: Camera, pts: np.ndarray, depth: np.ndarray, pose: Pose) -> tuple[np.ndarray, np.ndarray]:
+    """(shown, distance): which world points (N, 3) the true frame (depth, pose) shows (inside the view and
+    not hidden: its depth there agrees within 3% + 5 cm), and how far from that camera each is."""
+    h, w = depth.shape
+    u, v, z = cam.project(pts, pose)
+    ui, vi = np.floor(u).astype(int), np.floor(v).astype(int)
+    ok = (z > 0.05) & (ui >= 0) & (ui < w) & (vi >= 0) & (vi < h)
+    ref = np.zeros_like(z)
+    ref[ok] = depth[vi[ok], ui[ok]]
+    return ok & (np.abs(ref - z) < 0.03 * z + 0.05), z
+
+
 def seen_before(cam: Camera, depths: list[np.ndarray], poses: list[Pose], t: int, max_checks: int = 96):
     """(H, W) bool: pixels of ground-truth frame t whose surface is visible in an earlier frame."""
     pts = cam.points_world(depths[t], poses[t])
     seen = np.zeros(len(pts), bool)
     stride = max(1, t // max_checks)
-    h, w = cam.intr.height, cam.intr.width
     for s in range(0, t, stride):
-        u, v, z = cam.project(pts, poses[s])
-        ui, vi = np.floor(u).astype(int), np.floor(v).astype(int)
-        ok = (z > 0.05) & (ui >= 0) & (ui < w) & (vi >= 0) & (vi < h)
-        ref = np.zeros_like(z)
-        ref[ok] = depths[s][vi[ok], ui[ok]]
-        seen |= ok & (np.abs(ref - z) < 0.03 * z + 0.05)
-    return seen.reshape(h, w)
+        seen |= visible_in(cam, pts, depths[s], poses[s])[0]
+    return seen.reshape(cam.intr.height, cam.intr.width)
 
 
 def warp_chain(cam: Camera, gt_rgb, gt_depth, poses) -> list[np.ndarray]:

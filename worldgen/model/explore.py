@@ -23,7 +23,7 @@ from ..procedural.noise import hash_ints
 from ..procedural.spec import BIOMES, biome_default
 from . import realism
 from .config import ModelConfig
-from .evaluate import EvalError, path_poses, read_paths
+from .evaluate import EvalError, path_poses, read_paths, visible_in
 from .geometry import Camera
 
 EXPLORE_SEED = 7_707_707        # the explore suite's scenes: seeds never used by training, the standard suite
@@ -78,9 +78,9 @@ def explore_trajectory(kind: str, world, start: Pose, rng: np.random.Generator, 
         w.turn_to(heading, 0.0)
         _walk_heading(w, heading, n(110.0 / motion.run_mps), motion.run_mps)
     elif kind == "aboutface":
-        heading = _walk_heading(w, start.yaw, n(3), motion.walk_mps)
+        _walk_heading(w, start.yaw, n(3), motion.walk_mps)
         w.turn_to(w.pose.yaw + math.pi, 0.0)
-        heading = _walk_heading(w, w.pose.yaw, n(40), motion.walk_mps)
+        _walk_heading(w, w.pose.yaw, n(40), motion.walk_mps)
         w.turn_to(w.pose.yaw - math.pi, 0.0)
         _walk_heading(w, w.pose.yaw, n(4), motion.walk_mps)
     elif kind == "spin2":
@@ -136,13 +136,8 @@ def never_seen(cam: Camera, depth: np.ndarray, pose: Pose, past, sky_m: float, m
     for d, p in reversed(past):
         if not len(todo):
             break
-        u, v, z = cam.project(pts[todo], p)
-        ui, vi = np.floor(u).astype(int), np.floor(v).astype(int)
-        ok = (z > 0.05) & (ui >= 0) & (ui < w) & (vi >= 0) & (vi < h)
-        ref = np.zeros_like(z)
-        ref[ok] = d[vi[ok], ui[ok]]
-        # the standard suite's seen-before rule, and near enough to have shown its detail
-        todo = todo[~(ok & (np.abs(ref - z) < 0.03 * z + 0.05) & (z <= max_ratio * flat[todo]))]
+        shown, z = visible_in(cam, pts[todo], d, p)    # the standard suite's seen-before rule...
+        todo = todo[~(shown & (z <= max_ratio * flat[todo]))]   # ...and near enough to have shown its detail
     mask = np.zeros(h * w, bool)
     mask[todo] = True
     return mask.reshape(h, w)
@@ -317,6 +312,48 @@ def _copy(frames, starts, masks):
     return hits / total if total else None
 
 
+SAMPLES_FORMAT = "worldloop.explore_samples"
+_SAMPLE_ARRAYS = ("gen_rgb", "gen_depth", "true_rgb", "true_depth", "alt_rgb", "unseen", "start_rgb")
+
+
+def save_samples(s: PathSamples, path: Path, key: dict) -> None:
+    """One path's samples as an .npz of plain arrays (no pickle) with a JSON header; `key` says what made them
+    (weights, rules, sampling), so a later run reuses them only for the same."""
+    from ..files import atomic_write_bytes
+    import io
+    ticks = sorted(s.sheet)
+    head = {"format": SAMPLES_FORMAT, "version": 1, "key": key, "name": s.name, "kind": s.kind, "biome": s.biome,
+            "ticks": [int(t) for t in s.ticks], "sheet_ticks": [int(t) for t in ticks],
+            "distance_m": s.distance_m, "turned_rad": s.turned_rad}
+    arrays = {k: getattr(s, k) for k in _SAMPLE_ARRAYS}
+    arrays["sheet_true"] = np.stack([s.sheet[t][0] for t in ticks])
+    arrays["sheet_gen"] = np.stack([s.sheet[t][1] for t in ticks])
+    arrays["header"] = np.frombuffer(json.dumps(head).encode(), np.uint8)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_samples(path: Path, key: dict) -> PathSamples | None:
+    """The samples saved at `path` if they were made with `key`; None if absent or made otherwise; EvalError
+    naming the file if it is not a samples file."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            head = json.loads(bytes(z["header"]).decode())
+            if head.get("format") != SAMPLES_FORMAT or head.get("version") != 1:
+                raise ValueError(f"not a {SAMPLES_FORMAT} version 1")
+            if head["key"] != key:
+                return None
+            arrays = {k: z[k] for k in _SAMPLE_ARRAYS}
+            sheet = {int(t): (a, b) for t, a, b in zip(head["sheet_ticks"], z["sheet_true"], z["sheet_gen"])}
+    except (OSError, KeyError, ValueError, UnicodeDecodeError) as e:
+        raise EvalError(f"{path}: not explore samples ({e})") from None
+    return PathSamples(head["name"], head["kind"], head["biome"], list(head["ticks"]), sheet=sheet,
+                       distance_m=float(head["distance_m"]), turned_rad=float(head["turned_rad"]), **arrays)
+
+
 def per_path(s: PathSamples) -> dict:
     from .metrics import psnr
     vals = [psnr(g, t, ~m) for g, t, m in zip(s.gen_rgb, s.true_rgb, s.unseen) if (~m).any()]
@@ -429,10 +466,13 @@ def write_report(report: dict, out_json: Path) -> None:
 
 def run_explore(checkpoint, paths=None, out_json=None, out_png=None, sheets_dir=None, before_json=None,
                 show_progress: bool = True, invent: bool | None = None, settle: bool = True, sample_every: int = 8,
-                short: bool = False, limit: int | None = None, c2st_steps: tuple = (600, 2000)) -> dict:
+                short: bool = False, limit: int | None = None, c2st_steps: tuple = (600, 2000),
+                samples_dir=None) -> dict:
     """The explore suite (or the given action logs) on a checkpoint; returns the report dict.
 
-    c2st_steps: the classifiers' least training steps at full and quarter scale (tests make them tiny)."""
+    c2st_steps: the classifiers' least training steps at full and quarter scale (tests make them tiny).
+    samples_dir: keep each path's samples there, and reuse those made by the same weights, rules, path and
+    sampling (so the measures can be rerun without generating again)."""
     import tempfile
 
     import moderngl
@@ -455,16 +495,28 @@ def run_explore(checkpoint, paths=None, out_json=None, out_png=None, sheets_dir=
     before = None
     if before_json:
         before = json.loads(Path(before_json).read_text()).get("summary")
+    weights_sha = sha256_file(ckpt_paths(checkpoint)[0])
+    if samples_dir is not None:
+        samples_dir = Path(samples_dir)
+        samples_dir.mkdir(parents=True, exist_ok=True)
     ctx = moderngl.create_standalone_context(backend="egl")
     samples = []
     try:
         for f, log in tqdm(read_paths(paths), desc="explore", unit="path", disable=not show_progress):
-            r = GroundTruthRenderer(spec_from_dict(log.scene, str(f)), ctx=ctx)
-            try:
-                samples.append(run_path(lambda: NeuralGenerator(cfg, net_fn, invent, settle), cfg, log, r,
-                                        f.stem, sample_every))
-            finally:
-                r.release()
+            key = {"weights_sha256": weights_sha, "invent": invent, "settle": settle,
+                   "sample_every": sample_every, "path_sha256": sha256_file(f)}
+            cached = samples_dir / f"{f.stem}.npz" if samples_dir is not None else None
+            got = load_samples(cached, key) if cached is not None else None
+            if got is None:
+                r = GroundTruthRenderer(spec_from_dict(log.scene, str(f)), ctx=ctx)
+                try:
+                    got = run_path(lambda: NeuralGenerator(cfg, net_fn, invent, settle), cfg, log, r, f.stem,
+                                   sample_every)
+                finally:
+                    r.release()
+                if cached is not None:
+                    save_samples(got, cached, key)
+            samples.append(got)
     finally:
         ctx.release()
     summary = measure(samples, show=(lambda m: tqdm.write(m)) if show_progress else (lambda m: None),
