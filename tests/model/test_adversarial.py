@@ -16,35 +16,12 @@ from worldgen.model.step import decode, finish, prepare, settled_by_rule
 from worldgen.model.train import _decoded, load_train_config, train
 from worldgen.poses import Action
 
-from helpers import SMALL
+from helpers import SMALL, TINY
 
-TINY_ADV = """
-[train]
-data_dir = "data"
-out_dir = "run"
-scenes = 2
-frames_per_scene = 80
-val_scenes = 1
-val_frames_per_scene = 40
-steps = 4
-batch = 4
-tf_fraction = 0.5
-horizons = [2]
-rollout_batch = 2
-val_every = 4
-ckpt_every = 2
-warmup_steps = 2
-data_workers = 1
-adv_steps = ADV
-adv_horizon = 2
-adv_rollout_ticks = 4
-
-[model]
-res = 32
-channels = [8, 16, 16]
-settle = "memory"
-exemplar_fill = false
-"""
+# the tiny training config (helpers.TINY) with an adversarial stage of ADV steps after its 4
+TINY_ADV = (TINY.replace("STEPS", "4").replace("ckpt_every = 4", "ckpt_every = 2")
+            .replace("\n[model]", "adv_steps = ADV\nadv_horizon = 2\nadv_rollout_ticks = 4\n\n[model]")
+            + 'settle = "memory"\nexemplar_fill = false\n')
 
 
 def tiny_adv(tmp_path, adv=4, name="tiny.toml") -> Path:

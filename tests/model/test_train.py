@@ -10,28 +10,7 @@ import pytest
 
 from worldgen.model.train import TrainConfig, horizon_at, load_train_config, train
 
-TINY = """
-[train]
-data_dir = "data"
-out_dir = "run"
-scenes = 2
-frames_per_scene = 80
-val_scenes = 1
-val_frames_per_scene = 40
-steps = STEPS
-batch = 4
-tf_fraction = 0.5
-horizons = [2, 3]
-rollout_batch = 2
-val_every = 4
-ckpt_every = 4
-warmup_steps = 2
-data_workers = 1
-
-[model]
-res = 32
-channels = [8, 16, 16]
-"""
+from helpers import TINY
 
 
 def tiny(tmp_path, steps=8) -> Path:
