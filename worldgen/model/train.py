@@ -185,17 +185,20 @@ def rollout_start(bank: FrameBank, cfg: TrainConfig, cam: Camera, s: int, settle
 
 # -- torch side -----------------------------------------------------------------------------------------------
 def _loss(torch, out, preps: list[Prepared], tgt_rgb, tgt_denc):
-    """L1 on RGB, on its image gradients (against blur), and on encoded depth."""
-    base_rgb = torch.from_numpy(np.stack([p.base_rgb.transpose(2, 0, 1) for p in preps])).to(out.device)
-    base_d = torch.from_numpy(np.stack([p.base_denc for p in preps]))[:, None].to(out.device)
-    rgb = base_rgb + out[:, :3]
-    denc = base_d + out[:, 3:4]
-    l_rgb = (rgb - tgt_rgb).abs().mean()
+    """The first stage's loss: `_recon` of the output decoded with the correction on every pixel."""
+    return _recon(*_decoded(torch, out, preps, settle=False), tgt_rgb, tgt_denc)[0]
+
+
+def _recon(rgb, denc, tgt_rgb, tgt_denc, weight=None):
+    """(L1 on RGB (per pixel `weight` if given) + 0.5 L1 on its image gradients (against blur) + 0.3 L1 on
+    encoded depth, the RGB term alone)."""
+    err = (rgb - tgt_rgb).abs()
+    l_rgb = (err * weight).mean() if weight is not None else err.mean()
     gx = lambda t: t[..., :, 1:] - t[..., :, :-1]  # noqa: E731
     gy = lambda t: t[..., 1:, :] - t[..., :-1, :]  # noqa: E731
     l_grad = (gx(rgb) - gx(tgt_rgb)).abs().mean() + (gy(rgb) - gy(tgt_rgb)).abs().mean()
     l_depth = (denc - tgt_denc).abs().mean()
-    return l_rgb + 0.5 * l_grad + 0.3 * l_depth
+    return l_rgb + 0.5 * l_grad + 0.3 * l_depth, l_rgb
 
 
 def _targets(torch, bank: FrameBank, idx, far, dev="cpu"):
@@ -537,14 +540,10 @@ def _adversarial_step(torch, model, disc, opt_g, opt_d, bank: FrameBank, cfg: Tr
         rgb, denc = _decoded(torch, out, preps, settle=True)
         weight = torch.from_numpy(np.stack([np.where(p.known, 1.0, cfg.adv_hole_l1) for p in preps])
                                   .astype(np.float32))[:, None].to(dev)
-        l1 = ((rgb - tgt_rgb).abs() * weight).mean()
-        gx = lambda t: t[..., :, 1:] - t[..., :, :-1]  # noqa: E731
-        gy = lambda t: t[..., 1:, :] - t[..., :-1, :]  # noqa: E731
-        l_grad = (gx(rgb) - gx(tgt_rgb)).abs().mean() + (gy(rgb) - gy(tgt_rgb)).abs().mean()
-        l_depth = (denc - tgt_denc).abs().mean()
+        rec, l1 = _recon(rgb, denc, tgt_rgb, tgt_denc, weight)
         fake, real = torch.cat([rgb, denc], 1), torch.cat([tgt_rgb, tgt_denc], 1)
         l_adv, l_fm = generator_losses(disc, fake, real)
-        g_total = g_total + l1 + 0.5 * l_grad + 0.3 * l_depth + cfg.adv_weight * l_adv + cfg.adv_fm_weight * l_fm
+        g_total = g_total + rec + cfg.adv_weight * l_adv + cfg.adv_fm_weight * l_fm
         parts["l1"] += l1.item() / horizon
         parts["adv"] += l_adv.item() / horizon
         parts["fm"] += l_fm.item() / horizon
