@@ -1,4 +1,5 @@
 """Spatial memory rules, state export and restore, the step's guards."""
+import dataclasses
 import math
 
 import numpy as np
@@ -44,10 +45,11 @@ def test_retrieval_ranks_the_matching_view_first(village_renderer):
     assert len(found) == SMALL.memory_topk and found[1][1] < found[0][1]
 
 
-def test_export_restore_continues_identically(village_renderer):
+@pytest.mark.parametrize("haze", [False, True])
+def test_export_restore_continues_identically(village_renderer, haze):
     rng = np.random.default_rng(0)
     net = lambda x, a: np.tanh(x[:, :4] * 0.05 + a[:, :4, None, None] * 0.01).astype(np.float32)  # noqa: E731
-    gen = NeuralGenerator(SMALL, net)
+    gen = NeuralGenerator(dataclasses.replace(SMALL, haze=haze), net)
     p = village_renderer.world.spawn_pose()
     gen.start(frame_at(village_renderer, p))
     acts = [Action(*rng.uniform(-1, 1, 5) * np.array(SMALL.action_max)) for _ in range(40)]
@@ -61,6 +63,11 @@ def test_export_restore_continues_identically(village_renderer):
     for a, b in zip(first, second):
         assert np.array_equal(a.rgb, b.rgb) and np.array_equal(a.depth, b.depth) and a.pose == b.pose
     assert meta["tick"] == 20 and gen.state.tick == 40
+    assert (meta["haze"] is not None) == haze
+    if haze:
+        meta = {**meta, "haze": {"colour": [0.5, 0.5], "k": 0.006}}
+        with pytest.raises(ValueError, match="field haze"):
+            gen.restore_state(arrays, meta)
 
 
 def test_actions_are_clamped_to_the_trained_range(village_renderer):

@@ -33,6 +33,8 @@ class ModelConfig:
     # The defaults are the first model's, which older checkpoints were trained for.
     settle: str = "all"
     exemplar_fill: bool = True
+    # haze: the warp gives a surface the haze of its new distance (fog.py), estimated from the start frame
+    haze: bool = False
 
     @property
     def intrinsics(self) -> Intrinsics:
@@ -54,8 +56,9 @@ class ModelConfig:
         cfg = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
         if cfg.settle not in SETTLE_RULES:
             raise ValueError(f"{src}: settle = {cfg.settle!r}, expected one of {', '.join(SETTLE_RULES)}")
-        if not isinstance(cfg.exemplar_fill, bool):
-            raise ValueError(f"{src}: exemplar_fill = {cfg.exemplar_fill!r}, expected true or false")
+        for key in ("exemplar_fill", "haze"):
+            if not isinstance(getattr(cfg, key), bool):
+                raise ValueError(f"{src}: {key} = {getattr(cfg, key)!r}, expected true or false")
         return cfg
 
 

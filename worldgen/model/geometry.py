@@ -34,6 +34,7 @@ class Camera:
         self.intr = intr
         self.rays = intr.camera_rays().reshape(-1, 3).astype(np.float64)  # (HW, 3), z = -1
         self.rays32 = self.rays.astype(np.float32)
+        self.ray_norms = np.sqrt((self.rays32 ** 2).sum(1))      # planar depth -> distance along the ray
         self._elevation: tuple[float, np.ndarray] | None = None
 
     def elevation(self, pitch: float) -> np.ndarray:
@@ -305,9 +306,10 @@ OCCLUSION_REL = 0.05   # a new pixel's surface counts as visible in the source i
 OCCLUSION_ABS_M = 0.1  # within this share of its distance plus this many metres
 
 
-def warp(cam: Camera, rgb: np.ndarray, depth: np.ndarray, src: Pose, dst: Pose) -> Warped:
+def warp(cam: Camera, rgb: np.ndarray, depth: np.ndarray, src: Pose, dst: Pose, haze=None) -> Warped:
     """One frame warped to `dst`: depth and visibility from the z-buffered splat (one-pixel cracks filled),
-    colour sampled back from the source (cubic B-spline) wherever the surface is visible there."""
+    colour sampled back from the source (cubic B-spline) wherever the surface is visible there. With `haze`
+    (fog.Haze), a sampled surface takes the haze of its new distance (fog.py)."""
     wp = fill_cracks(splat(cam, [(rgb, depth, src)], dst))
     h, w = cam.intr.height, cam.intr.width
     m, t = relative(src, dst)
@@ -320,6 +322,12 @@ def warp(cam: Camera, rgb: np.ndarray, depth: np.ndarray, src: Pose, dst: Pose) 
     seen = seen[np.abs(depth[vi[seen], ui[seen]] - z[seen]) < OCCLUSION_REL * z[seen] + OCCLUSION_ABS_M]
     out = wp.rgb.reshape(-1, 3).copy()
     out[seen] = bicubic(rgb, u[seen], v[seen])
+    if haze is not None and haze.k > 0:
+        land = seen[wp.depth.reshape(-1)[seen] < SKY_DEPTH_M * 0.999]
+        d_src = z[land] * np.sqrt(((u[land] - cam.intr.cx) / cam.intr.fx) ** 2
+                                  + ((cam.intr.cy - v[land]) / cam.intr.fy) ** 2 + 1.0)
+        d_dst = wp.depth.reshape(-1)[land] * cam.ray_norms[land]
+        out[land] = haze.transfer(out[land], d_src, d_dst)
     sampled = np.zeros(h * w, bool)
     sampled[seen] = True
     return Warped(out.reshape(h, w, 3), wp.depth, wp.valid, sampled.reshape(h, w))

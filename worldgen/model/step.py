@@ -14,6 +14,7 @@ import numpy as np
 from ..poses import Action, Frame, Pose, apply_action
 from .config import ModelConfig
 from .geometry import Camera, Warped, fill_cracks, fill_holes, near_silhouettes, plucker_map, splat, warp
+from .fog import Haze, estimate as estimate_haze
 from .invent import Exemplar
 from .memory import SpatialMemory
 
@@ -105,6 +106,13 @@ def settled_by_rule(rule: str, from_memory: np.ndarray, sampled_back: np.ndarray
     raise ValueError(f"settle rule {rule!r}: expected all, memory or none")
 
 
+def start_haze(cfg: ModelConfig, cam: Camera, frame: Frame) -> Haze | None:
+    """The haze the warp gives back (fog.py), estimated from the start frame; None where the model does not."""
+    if not cfg.haze:
+        return None
+    return estimate_haze(frame.rgb, frame.depth, cam.rays, cam.elevation(frame.pose.pitch), cfg.far_m)
+
+
 class GeneratorState:
     """Everything a generator needs to continue: tick, pose, previous frame, memory, random state."""
 
@@ -122,6 +130,7 @@ class GeneratorState:
         self.memory.insert_if_novel(self.rgb, self.depth, self.pose, 0)
         self.rng = np.random.Generator(np.random.PCG64(seed))
         self.exemplar = Exemplar(frame.rgb, frame.depth, frame.pose.pitch, cam)
+        self.haze = start_haze(cfg, cam, frame)
 
     def frame(self) -> Frame:
         return Frame(self.rgb, self.depth, self.pose)
@@ -132,7 +141,7 @@ class GeneratorState:
                   **self.exemplar.to_arrays()}
         meta = {"format": STATE_FORMAT, "version": STATE_VERSION, "tick": self.tick,
                 "pose": list(self.pose.as_array()), "rng": self.rng.bit_generator.state,
-                "exemplar": self.exemplar.meta()}
+                "exemplar": self.exemplar.meta(), "haze": self.haze.to_meta() if self.haze is not None else None}
         return arrays, json.loads(json.dumps(meta))
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
@@ -153,6 +162,12 @@ class GeneratorState:
             exemplar = Exemplar.from_saved(arrays, meta["exemplar"], self.cam)
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"field exemplar: {e}") from None
+        haze = None
+        if self.cfg.haze:
+            try:
+                haze = Haze.from_meta(meta["haze"])
+            except (KeyError, TypeError, ValueError) as e:
+                raise ValueError(f"field haze: {e}") from None
         self.tick = int(meta["tick"])
         self.pose = Pose.from_array(meta["pose"])
         self.rgb = arrays["prev_rgb"].copy()
@@ -160,6 +175,7 @@ class GeneratorState:
         self.memory.load_arrays(arrays)
         self.rng.bit_generator.state = meta["rng"]
         self.exemplar = exemplar
+        self.haze = haze
 
 
 def prepare(state: GeneratorState, action: Action | np.ndarray) -> Prepared:
@@ -171,7 +187,7 @@ def prepare(state: GeneratorState, action: Action | np.ndarray) -> Prepared:
     keys = [(rgb_to_float(mem.rgb[i]), mem.depth[i], mem.poses[i]) for i, _ in found]
     revisit = is_revisit([score for _, score in found], [state.tick + 1 - mem.ticks[i] for i, _ in found])
     return prepare_arrays(state.cfg, state.cam, rgb_to_float(state.rgb), state.depth, state.pose, keys, a,
-                          revisit)
+                          revisit, state.haze)
 
 
 def is_revisit(scores: list[float], ages_ticks: list[int]) -> bool:
@@ -179,14 +195,17 @@ def is_revisit(scores: list[float], ages_ticks: list[int]) -> bool:
     return bool(scores) and scores[0] >= REVISIT_OVERLAP and ages_ticks[0] >= REVISIT_AGE_TICKS
 
 
-def warp_keyframes(cfg: ModelConfig, cam: Camera, keyframes: list, pose: Pose) -> Warped:
+def warp_keyframes(cfg: ModelConfig, cam: Camera, keyframes: list, pose: Pose, haze: Haze | None = None) -> Warped:
     """Keyframes (best first) warped to `pose`; each fills only what the better ones left empty, so the
     keyframe that matches the view best, the first visit on a tie, decides what a revisited place looks like."""
     h = w = cfg.res
     rgb, depth = np.zeros((h, w, 3), np.float32), np.zeros((h, w), np.float32)
     valid = np.zeros((h, w), bool)
     for key in keyframes:
-        wk = fill_cracks(splat(cam, [key], pose))   # nearest point: one hop from a frozen keyframe
+        if haze is not None:      # sampled back, with the haze of the new distance (fog.py)
+            wk = warp(cam, key[0], key[1], key[2], pose, haze)
+        else:
+            wk = fill_cracks(splat(cam, [key], pose))   # nearest point: one hop from a frozen keyframe
         take = wk.valid & ~valid
         rgb[take], depth[take] = wk.rgb[take], wk.depth[take]
         valid |= take
@@ -194,12 +213,13 @@ def warp_keyframes(cfg: ModelConfig, cam: Camera, keyframes: list, pose: Pose) -
 
 
 def prepare_arrays(cfg: ModelConfig, cam: Camera, prev_rgb: np.ndarray, prev_depth: np.ndarray, prev_pose: Pose,
-                   keyframes: list, action: np.ndarray, revisit: bool = False) -> Prepared:
+                   keyframes: list, action: np.ndarray, revisit: bool = False, haze: Haze | None = None
+                   ) -> Prepared:
     """The network's inputs from plain arrays: prev_rgb float32 [0, 1], depth metres, keyframes as
     (rgb float32, depth, pose) tuples, and an action already clamped to the trained range."""
     new_pose = apply_action(prev_pose, Action.from_array(action))
-    wp = warp(cam, prev_rgb, prev_depth, prev_pose, new_pose)
-    wm = warp_keyframes(cfg, cam, keyframes, new_pose)
+    wp = warp(cam, prev_rgb, prev_depth, prev_pose, new_pose, haze)
+    wm = warp_keyframes(cfg, cam, keyframes, new_pose, haze)
     x, base_rgb, base_denc, known, settled = assemble(cfg, prev_rgb, prev_depth, wp, wm,
                                                       plucker_map(cam, prev_pose, new_pose), revisit,
                                                       cam.elevation(new_pose.pitch))

@@ -22,7 +22,7 @@ from .checkpoint import save_checkpoint
 from .config import ModelConfig
 from .geometry import Camera
 from .memory import SPARSE, overlap_score
-from .step import (GeneratorState, is_revisit, Prepared, encode_depth, finish, prepare, prepare_arrays,
+from .step import (GeneratorState, start_haze, is_revisit, Prepared, encode_depth, finish, prepare, prepare_arrays,
                    rgb_to_float)
 
 KEYFRAME_EVERY = 6   # in teacher forcing, every 6th earlier frame of the episode stands in for a keyframe
@@ -117,6 +117,13 @@ class FrameBank:
         self.ep_start = starts[np.searchsorted(starts, np.arange(len(self.episode)), side="right") - 1]
         self.next_ok = np.nonzero(np.r_[False, self.episode[1:] == self.episode[:-1]])[0]
         self.intr = shards[0].intrinsics
+        self._haze: dict[int, object] = {}
+
+    def haze(self, start: int, mc: ModelConfig, cam: Camera):
+        """The haze the generator would estimate from episode frame `start` as its start frame (cached)."""
+        if start not in self._haze:
+            self._haze[start] = start_haze(mc, cam, Frame(self.rgb[start], self.depth[start], self.pose_at(start)))
+        return self._haze[start]
 
     def __len__(self):
         return len(self.rgb)
@@ -158,7 +165,8 @@ def teacher_sample(bank: FrameBank, cfg: TrainConfig, cam: Camera, i: int, rng: 
                 keys.append((krgb, kdepth, bank.pose_at(j)))
             revisit = is_revisit([scores[order[0]]], [int(i - cands[order[0]])])
     action = mc.clamp_action(bank.action[i])
-    return prepare_arrays(mc, cam, prev_rgb, prev_depth, bank.pose_at(i - 1), keys, action, revisit)
+    return prepare_arrays(mc, cam, prev_rgb, prev_depth, bank.pose_at(i - 1), keys, action, revisit,
+                          bank.haze(int(bank.ep_start[i]), mc, cam))
 
 
 def _sparse_index(res: int) -> np.ndarray:
