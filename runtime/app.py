@@ -49,8 +49,9 @@ def frame_digest(frame) -> str:
     return hashlib.sha256(frame.rgb.tobytes() + frame.depth.tobytes()).hexdigest()
 
 
-def run_headless(session, ticks: int, actions=None, video=None, size=(512, 512), hud=False) -> dict:
-    """Run `ticks` ticks synchronously, drawing each through the display offscreen (EGL)."""
+def run_headless(session, ticks: int, actions=None, video=None, size=(512, 512), hud=False, stop=None) -> dict:
+    """Run `ticks` ticks synchronously, drawing each through the display offscreen (EGL). With `stop`
+    (interrupts.Stop), a signal ends the run after the tick it came in, the video closed on what was drawn."""
     import moderngl
     from worldgen.procedural.render import make_current
     from .display import Display, read_framebuffer
@@ -61,6 +62,8 @@ def run_headless(session, ticks: int, actions=None, video=None, size=(512, 512),
     writer = VideoWriter(video, size[0], size[1], session.config.tick_hz) if video else None
     digests = []
     for _ in range(ticks):
+        if stop is not None and stop.requested:
+            break
         frame = session.step(script.next_action())
         make_current(ctx)     # the backend may have made its own context current
         display.show(frame)
@@ -72,8 +75,11 @@ def run_headless(session, ticks: int, actions=None, video=None, size=(512, 512),
     if writer:
         writer.close()
     ctx.release()
-    return {"ticks": session.tick, "pose": list(session.frame.pose.as_array()), "frame_digests": digests,
-            "run_sha256": hashlib.sha256("".join(digests).encode()).hexdigest()}
+    out = {"ticks": session.tick, "pose": list(session.frame.pose.as_array()), "frame_digests": digests,
+           "run_sha256": hashlib.sha256("".join(digests).encode()).hexdigest()}
+    if stop is not None and stop.requested:
+        out["stopped_by"] = stop.signal
+    return out
 
 
 def hud_lines(backend: str, fps: float, tick_hz: float, gen_ms: float, pose: Pose, memory: int,
@@ -212,7 +218,8 @@ class Game:
         core = LoopCore(worker, Display(self.ctx, cfg), ActionMapper(self.bindings, cfg.tick_hz, cfg.action_max),
                         state, FixedStep(cfg.tick_hz), self.opts.save_dir, self.replay, self.opts.show_hud)
         clock = RealClock()
-        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "running", False))
+        for sig in (signal.SIGINT, signal.SIGTERM):      # end the loop: the shutdown below closes the recording
+            signal.signal(sig, lambda *_: setattr(self, "running", False))
         last = clock.now()
         while self.running:
             # -- update --------------------------------------------------------------------------------------

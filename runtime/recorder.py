@@ -1,11 +1,11 @@
-"""Recording: the action log (NDJSON) of every tick, and an mp4 of the generated frames."""
+"""Recording: the action log (NDJSON) of every tick, written as it goes, and an mp4 of the generated frames."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-from worldgen.actionlog import ActionLog, write_action_log
+from worldgen.actionlog import ActionLog, ActionLogWriter
 from worldgen.poses import Action, Pose
 from worldgen.video import VideoWriter
 
@@ -17,14 +17,14 @@ class Recorder:
         base = Path(out)
         base = base.with_suffix("") if base.suffix in (".ndjson", ".mp4") else base
         self.log_path, self.video_path = base.with_suffix(".ndjson"), base.with_suffix(".mp4")
-        self.log = ActionLog(scene, start, [], tick_hz, "recording", meta or {})
         self.video = VideoWriter(self.video_path, res, res, tick_hz)
+        self.log = ActionLogWriter(self.log_path, ActionLog(scene, start, [], tick_hz, "recording", meta or {}))
 
     def add(self, action: np.ndarray, rgb: np.ndarray) -> None:
-        self.log.actions.append(Action.from_array(action))
         self.video.write(rgb)
+        self.log.add(Action.from_array(action))
 
     def close(self) -> tuple[Path, Path]:
-        write_action_log(self.log, self.log_path)
+        self.log.close()
         self.video.close()
         return self.log_path, self.video_path

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worldgen.files import temp_path_for
+from worldgen.files import replacing
 
 FORMAT = "worldloop.save"
 VERSION = 1
@@ -36,15 +36,10 @@ def write_save(path, scene: dict, model_id: str, model_sha256: str, backend: str
             "model_sha256": model_sha256, "saved_by_backend": backend, "generator": gen_meta,
             "tick": gen_meta.get("tick"), "pose": gen_meta.get("pose"),
             "arrays": {k: _digest(v) for k, v in arrays.items()}, **(extra or {})}
-    tmp = temp_path_for(path.with_suffix(".npz"))
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, meta_json=np.array(json.dumps(meta)), **{f"gen.{k}": v for k, v in arrays.items()})
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with replacing(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, meta_json=np.array(json.dumps(meta)), **{f"gen.{k}": v for k, v in arrays.items()})
+        f.flush()
+        os.fsync(f.fileno())
     return path
 
 

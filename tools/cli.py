@@ -148,6 +148,8 @@ def cmd_play(args):
     from runtime.bindings import Bindings, load_bindings
     from runtime.session import Session
     from worldgen.actionlog import read_action_log
+    from worldgen.files import clean_stale_temps
+    from worldgen.interrupts import stop_flag
     from worldgen.procedural.spec import spec_from_dict
     if not args.headless and not has_display():
         print("worldloop: no display found (DISPLAY is not set). Run headless instead: "
@@ -172,15 +174,24 @@ def cmd_play(args):
                              f"{session.config.tick_hz:g} Hz: its actions would mean other motions")
         return session
 
+    for folder in {Path(p).parent for p in (args.record, args.video) if p} | {Path("saves")}:
+        clean_stale_temps(folder)          # what a killed run left half-written
     if args.headless:
-        session = make_session()
-        ticks = args.ticks if args.ticks is not None else (len(actions) if actions is not None else 300)
-        result = run_headless(session, ticks, actions, args.video, size=args.window or (512, 512), hud=args.hud)
-        paths = session.close()
+        with stop_flag() as stop:
+            session = make_session()
+            ticks = args.ticks if args.ticks is not None else (len(actions) if actions is not None else 300)
+            try:
+                result = run_headless(session, ticks, actions, args.video, size=args.window or (512, 512),
+                                      hud=args.hud, stop=stop)
+            finally:
+                paths = session.close()
         if paths:
             print(f"recorded {paths[0]} and {paths[1]}")
+        if stop.requested:
+            print(f"worldloop: stopped by {stop.signal} after tick {result['ticks']}; what was written is kept",
+                  file=sys.stderr)
         print(summary_line(result))
-        return 0
+        return 130 if stop.requested else 0
     bindings = load_bindings(args.bindings) if args.bindings else Bindings()
     opts = PlayOptions(window=args.window or (960, 720), fullscreen=args.fullscreen, input_source=args.input)
     result = Game(make_session, bindings, opts, actions).run()
@@ -483,7 +494,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    import os
+    from worldgen.interrupts import terminate_as_interrupt
     args = build_parser().parse_args(argv)
+    terminate_as_interrupt()
+    try:
+        return _run(args)
+    except KeyboardInterrupt as e:
+        print(f"worldloop: interrupted ({e.args[0] if e.args else 'SIGINT'})",
+              file=sys.stderr)
+        return 130
+    except BrokenPipeError:                 # `worldloop ... | head`: the reader left; end quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def _run(args) -> int:
     from worldgen.actionlog import ActionLogError
     from worldgen.model.checkpoint import CheckpointError
     from worldgen.model.evaluate import EvalError

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from worldgen.files import atomic_write_text, read_json, sha256_file, temp_path_for
+from worldgen.files import atomic_write_text, read_json, replacing, sha256_file
 from worldgen.model.checkpoint import paths as checkpoint_paths
 
 FORMAT = "worldloop.onnx"
@@ -38,13 +38,11 @@ def export_onnx(checkpoint, out=None) -> Path:
     out = Path(out) if out else default_onnx_path(checkpoint)
     x = torch.zeros(1, IN_CHANNELS, cfg.res, cfg.res)
     a = torch.zeros(1, 5)
-    tmp = temp_path_for(out)
-    with torch.no_grad():
-        torch.onnx.export(net.eval(), (x, a), str(tmp), input_names=list(INPUTS), output_names=list(OUTPUTS),
-                          opset_version=OPSET, dynamo=False, do_constant_folding=True)
-    model = onnx.load(str(tmp))
-    onnx.checker.check_model(model, full_check=True)
-    tmp.replace(out)
+    with replacing(out) as tmp:
+        with torch.no_grad():
+            torch.onnx.export(net.eval(), (x, a), str(tmp), input_names=list(INPUTS), output_names=list(OUTPUTS),
+                              opset_version=OPSET, dynamo=False, do_constant_folding=True)
+        onnx.checker.check_model(onnx.load(str(tmp)), full_check=True)
     meta = {"format": FORMAT, "version": VERSION, "onnx": out.name, "onnx_sha256": sha256_file(out),
             "checkpoint": checkpoint_paths(checkpoint)[1].name,
             "checkpoint_weights_sha256": side["weights_sha256"], "model": cfg.to_dict(), "opset": OPSET,

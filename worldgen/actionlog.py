@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,9 +36,43 @@ class ActionLog:
                 "scene": self.scene, "start_pose": list(self.start.as_array()), "meta": self.meta}
 
     def to_text(self) -> str:
-        lines = [json.dumps(self.header(), sort_keys=True)]
-        lines += [json.dumps({"t": i, "action": list(a.as_array())}) for i, a in enumerate(self.actions)]
-        return "\n".join(lines) + "\n"
+        lines = [header_line(self)] + [action_line(i, a) for i, a in enumerate(self.actions)]
+        return "".join(lines)
+
+
+def header_line(log: ActionLog) -> str:
+    return json.dumps(log.header(), sort_keys=True) + "\n"
+
+
+def action_line(t: int, a: Action) -> str:
+    return json.dumps({"t": t, "action": list(a.as_array())}) + "\n"
+
+
+class ActionLogWriter:
+    """An action log written as it goes: the header at once, then each action as one flushed line, so a
+    recording killed at any moment (kill -9 included) keeps every tick up to the last whole line."""
+
+    def __init__(self, path, log: ActionLog):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.log = log
+        self._f = open(self.path, "w", encoding="utf-8")
+        self._f.write(header_line(log))
+        for i, a in enumerate(log.actions):
+            self._f.write(action_line(i, a))
+        self._f.flush()
+
+    def add(self, a: Action) -> None:
+        self._f.write(action_line(len(self.log.actions), a))
+        self._f.flush()
+        self.log.actions.append(a)
+
+    def close(self) -> Path:
+        if not self._f.closed:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()
+        return self.path
 
 
 def write_action_log(log: ActionLog, path) -> None:

@@ -3,19 +3,60 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+from contextlib import contextmanager
 from pathlib import Path
+
+_TEMP = re.compile(r"^\..+\.tmp(\d+)(\.[A-Za-z0-9]+)?$")   # what temp_path_for names
 
 
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write `data` to `path` through a temporary file in the same folder and an atomic rename."""
+    with replacing(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+@contextmanager
+def replacing(path):
+    """`with replacing(path) as tmp:` write tmp; at the end it becomes `path` by an atomic rename. If the block
+    fails or is interrupted (Ctrl-C included), `path` is as it was and tmp is gone."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    tmp = temp_path_for(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def clean_stale_temps(folder) -> list[Path]:
+    """Remove the temporary files (temp_path_for's names) that a process killed mid-write left in `folder`:
+    those whose writer is no longer running. Returns what was removed."""
+    folder = Path(folder)
+    gone = []
+    if not folder.is_dir():
+        return gone
+    for p in folder.iterdir():
+        m = _TEMP.match(p.name)
+        if m and p.is_file() and not _running(int(m.group(1))):
+            p.unlink(missing_ok=True)
+            gone.append(p)
+    return gone
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return pid < 2 ** 22          # another user's process, or a number no process has
+    return True
 
 
 def atomic_write_text(path, text: str) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..actionlog import ActionLog, write_action_log
-from ..files import atomic_write_text, read_json, sha256_file, temp_path_for
+from ..files import atomic_write_text, read_json, replacing, sha256_file
 from ..poses import Action, Intrinsics, Pose, apply_action
 from .noise import hash_ints, seed_rng
 from .spec import BIOMES, SceneSpec, biome_default, spec_from_toml
@@ -108,13 +108,11 @@ def build_scene_shard(cfg: DatasetConfig, index: int, out_dir: Path, renderer_fa
     renderer.release()
     meta = {"format": SHARD_FORMAT, "version": VERSION, "scene_index": index, "tick_hz": cfg.motion.tick_hz,
             "spec_hash": spec.hash(), "motion": asdict(cfg.motion)}
-    tmp = temp_path_for(out_dir / f"{name}.npz")
-    with open(tmp, "wb") as f:
+    with replacing(out_dir / f"{name}.npz") as tmp, open(tmp, "wb") as f:
         np.savez(f, rgb=rgb, depth=depth, pose=np.array([p.as_array() for p in poses]), action=actions,
                  episode=episode, episode_kind=np.array([t.kind for t in trajs]),
                  intrinsics=np.array([intr.width, intr.height, intr.fov_y_deg], np.float64),
                  scene_toml=np.array(spec.to_toml()), meta_json=np.array(json.dumps(meta)))
-    tmp.replace(out_dir / f"{name}.npz")
     sidecar = {"format": SHARD_FORMAT, "version": VERSION, "file": f"{name}.npz", "scene_index": index,
                "biome": spec.biome, "seed": spec.seed, "spec_hash": spec.hash(), "frames": len(poses),
                "episodes": len(trajs), "loops": sum(t.kind == "loop" for t in trajs),
@@ -235,10 +233,29 @@ def pending_scenes(out_dir: Path, indices: list[int]) -> list[int]:
     return [k for k in indices if not (out_dir / f"scene_{k:05d}.json").exists()]
 
 
-def _render_scene_worker(cfg: DatasetConfig, index: int, out_dir: str, progress_q) -> dict:
+_WORKER: dict = {}     # a worker process's progress queue and stop event (set by _init_worker)
+
+
+class _Stopped(Exception):
+    """The parent was interrupted: a worker leaves its scene unfinished (its shard is written whole or not)."""
+
+
+def _init_worker(progress_q, stop_event) -> None:
+    import signal
+    for sig in (signal.SIGINT, signal.SIGTERM):   # a Ctrl-C at the terminal reaches every process: the
+        signal.signal(sig, signal.SIG_IGN)         # parent decides, and tells the workers by the event
+    _WORKER.update(q=progress_q, stop=stop_event)
+
+
+def _render_scene_worker(cfg: DatasetConfig, index: int, out_dir: str) -> dict:
     """Process entry point: one EGL context per worker process."""
     from .render import GroundTruthRenderer
-    return build_scene_shard(cfg, index, Path(out_dir), GroundTruthRenderer, lambda n: progress_q.put(n))
+
+    def progress(n):
+        if _WORKER["stop"].is_set():
+            raise _Stopped
+        _WORKER["q"].put(n)
+    return build_scene_shard(cfg, index, Path(out_dir), GroundTruthRenderer, progress)
 
 
 def generate(cfg: DatasetConfig, out_dir, shard: str | None = None, workers: int = 1, show_progress=True) -> dict:
@@ -261,9 +278,10 @@ def generate(cfg: DatasetConfig, out_dir, shard: str | None = None, workers: int
             build_scene_shard(cfg, k, out_dir, GroundTruthRenderer, bar.update)
     else:
         ctx = mp.get_context("spawn")
-        with ctx.Manager() as manager, ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            q = manager.Queue()
-            futures = [pool.submit(_render_scene_worker, cfg, k, str(out_dir), q) for k in todo]
+        q, stop = ctx.Queue(), ctx.Event()
+        pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(q, stop))
+        try:
+            futures = [pool.submit(_render_scene_worker, cfg, k, str(out_dir)) for k in todo]
             while not all(f.done() for f in futures) or not q.empty():
                 try:
                     bar.update(q.get(timeout=0.2))
@@ -271,5 +289,11 @@ def generate(cfg: DatasetConfig, out_dir, shard: str | None = None, workers: int
                     pass
             for f in futures:
                 f.result()  # re-raise a worker's error here
+        except BaseException:           # Ctrl-C or a worker's error: the others stop within a render batch
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            bar.close()
+            raise
+        pool.shutdown()
     bar.close()
     return write_manifest(out_dir, cfg)
