@@ -28,6 +28,7 @@ def cmd_flythrough(args):
 
 def cmd_gallery(args):
     from worldgen.procedural.showcase import biome_gallery
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)     # before the work, not after it
     print(f"wrote {biome_gallery(args.out, args.seed, args.res)}")
 
 
@@ -330,22 +331,67 @@ def cmd_scene(args):
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad flags give one line naming the command and the flag, and status 2, before any work starts."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _int_in(lo: int, hi: int):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"must be from {lo} to {hi}, got {v}")
+        return v
+    return parse
+
+
+def _float_in(lo: float, hi: float):
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not lo < v <= hi:          # NaN fails both
+            raise argparse.ArgumentTypeError(f"must be above {lo:g} and at most {hi:g}, got {text}")
+        return v
+    return parse
+
+
+def _checkpoint(text: str) -> str:
+    """A checkpoint is X, X.json or X.safetensors; anything else (an ONNX file, say) is refused as given."""
+    p = Path(text)
+    if p.suffix and p.suffix not in (".json", ".safetensors"):
+        raise argparse.ArgumentTypeError(f"{text}: a checkpoint is X.json or X.safetensors (with its twin beside "
+                                         f"it), not a {p.suffix} file")
+    return text
+
+
+TICKS = _int_in(1, 10_000_000)
+RES = _int_in(16, 2048)
+COUNT = _int_in(1, 1_000_000)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="worldloop", description="Explore worlds that a neural network generates.")
+    p = _Parser(prog="worldloop", description="Explore worlds that a neural network generates.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     pl = sub.add_parser("play", help="play a generated world in a window (or headless to a video)")
     pl.add_argument("scene", nargs="?", help="scene TOML file or bundled scene name (default: default)")
     pl.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch", "trt", "oracle"],
                     help="generator backend; auto picks TensorRT on an NVIDIA GPU, else ONNX Runtime, else torch")
-    pl.add_argument("--checkpoint", help="model checkpoint (default: the bundled model)")
+    pl.add_argument("--checkpoint", type=_checkpoint, help="model checkpoint (default: the bundled model)")
     pl.add_argument("--ort-provider", default="cpu", choices=["cpu", "cuda", "tensorrt"],
                     help="with --backend onnx: ONNX Runtime's execution provider (cuda and tensorrt need a GPU)")
     pl.add_argument("--load", help="start from a save game (.wlsave)")
     pl.add_argument("--record", help="write OUT.ndjson (the actions) and OUT.mp4 (the frames)")
     pl.add_argument("--replay", help="play back an action log (.ndjson)")
     pl.add_argument("--headless", action="store_true", help="no window: render offscreen")
-    pl.add_argument("--ticks", type=int, help="with --headless: ticks to run (default: the replay's length or 300)")
+    pl.add_argument("--ticks", type=TICKS, help="with --headless: ticks to run (default: the replay's length or 300)")
     pl.add_argument("--video", help="with --headless: write what the display shows to this mp4")
     pl.add_argument("--hud", action="store_true", help="with --headless: draw the HUD into the video")
     pl.add_argument("--fullscreen", action="store_true")
@@ -371,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     s_prev = ss.add_parser("preview", help="contact sheet: the spawn's view N/E/S/W and a top-down map")
     s_prev.add_argument("scene")
     s_prev.add_argument("--out")
-    s_prev.add_argument("--res", type=int, default=256)
+    s_prev.add_argument("--res", type=RES, default=256)
     ss.add_parser("list", help="bundled and user scenes")
     s_cap = ss.add_parser("capture", help="turn a save game into a scene seed at the place the player stood")
     s_cap.add_argument("save")
@@ -383,31 +429,31 @@ def build_parser() -> argparse.ArgumentParser:
     s_img = ss.add_parser("from-image", help="a scene whose start frame is a picture (neural backends only)")
     s_img.add_argument("image")
     s_img.add_argument("--out", required=True)
-    s_img.add_argument("--checkpoint")
+    s_img.add_argument("--checkpoint", type=_checkpoint)
     sc.set_defaults(func=cmd_scene)
 
     f = sub.add_parser("flythrough", help="render a walk through a scene to an mp4 and a contact sheet")
     f.add_argument("scene", nargs="?", help="scene TOML file or bundled scene name (default: default)")
     f.add_argument("--out", default="out", help="folder for flythrough.mp4 and flythrough.png (default: out)")
-    f.add_argument("--seconds", type=float, default=20.0, help="length of the walk (default: 20)")
-    f.add_argument("--res", type=int, default=256, help="frame size in pixels (default: 256)")
+    f.add_argument("--seconds", type=_float_in(0, 3600), default=20.0, help="length of the walk (default: 20)")
+    f.add_argument("--res", type=RES, default=256, help="frame size in pixels (default: 256)")
     f.set_defaults(func=cmd_flythrough)
 
     g = sub.add_parser("gallery", help="a contact sheet of every biome seen from its spawn")
     g.add_argument("--out", default="docs/biomes.png")
     g.add_argument("--seed", type=int, default=1)
-    g.add_argument("--res", type=int, default=192)
+    g.add_argument("--res", type=RES, default=192)
     g.set_defaults(func=cmd_gallery)
 
     d = sub.add_parser("data", help="make and check training datasets").add_subparsers(dest="data_cmd",
                                                                                        required=True)
     dg = d.add_parser("gen", help="render dataset shards (one per scene); resumes, skipping finished shards")
-    dg.add_argument("--scenes", type=int, required=True, help="number of scenes (biomes in turn)")
-    dg.add_argument("--frames-per-scene", type=int, required=True, help="frames rendered in each scene")
-    dg.add_argument("--res", type=int, default=128, help="square frame size in pixels (default: 128)")
+    dg.add_argument("--scenes", type=COUNT, required=True, help="number of scenes (biomes in turn)")
+    dg.add_argument("--frames-per-scene", type=_int_in(1, 10_000_000), required=True, help="frames rendered in each scene")
+    dg.add_argument("--res", type=RES, default=128, help="square frame size in pixels (default: 128)")
     dg.add_argument("--out", required=True, help="dataset folder")
     dg.add_argument("--shard", help="render only scenes with index %% N == i, given as i/N")
-    dg.add_argument("--workers", type=int, default=1, help="parallel render processes (default: 1)")
+    dg.add_argument("--workers", type=_int_in(1, 256), default=1, help="parallel render processes (default: 1)")
     dg.add_argument("--seed", type=int, default=0, help="base seed of the scene seeds (default: 0)")
     dg.add_argument("--quiet", action="store_true", help="no progress bar")
     dg.set_defaults(func=cmd_data_gen)
@@ -427,7 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", help="run a checkpoint open loop on paths against ground truth, with baselines")
-    e.add_argument("--checkpoint", default=str(BUNDLED), help="checkpoint (X.json / X.safetensors); default: bundled")
+    e.add_argument("--checkpoint", type=_checkpoint, default=str(BUNDLED),
+                   help="checkpoint (X.json / X.safetensors); default: bundled")
     e.add_argument("--paths", help="an action log (.ndjson) or a folder of them")
     e.add_argument("--suite", choices=["standard", "explore"],
                    help="a built-in suite on held-out seeds: 'standard' (PSNR against tick, loops) or 'explore' "
@@ -439,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--samples", metavar="DIR",
                    help="explore: keep each path's sampled frames in DIR and reuse those the same weights, rules "
                         "and path made, so the measures can be rerun without generating again")
-    e.add_argument("--sample-every", type=int, default=8,
+    e.add_argument("--sample-every", type=_int_in(1, 10_000), default=8,
                    help="explore: measure every N ticks of each path's late half (default 8)")
     e.add_argument("--out", help="report JSON")
     e.add_argument("--plot", help="report PNG: PSNR against tick, model and baselines")
@@ -454,13 +501,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_eval)
 
     x = sub.add_parser("export", help="export the checkpoint's network to ONNX (static shapes, checked, sidecar)")
-    x.add_argument("--checkpoint", default=str(BUNDLED))
+    x.add_argument("--checkpoint", type=_checkpoint, default=str(BUNDLED))
     x.add_argument("--out", help="ONNX file (default: beside the checkpoint, X.onnx)")
     x.set_defaults(func=cmd_export)
 
     en = sub.add_parser("engines", help="TensorRT engines in the cache folder: build, list, clean")
     en.add_argument("engines_cmd", choices=["build", "list", "clean"])
-    en.add_argument("--checkpoint", default=str(BUNDLED))
+    en.add_argument("--checkpoint", type=_checkpoint, default=str(BUNDLED))
     en.add_argument("--precision", default="fp16", choices=["fp16", "fp32"])
     en.add_argument("--engine-dir", help="cache folder (default: ~/.cache/worldloop/engines)")
     en.set_defaults(func=cmd_engines)
@@ -468,15 +515,15 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_cmd", required=True)
     br = b.add_parser("render", help="ground-truth RGB-D frames/s at several resolutions")
     br.add_argument("--scene", help="scene file or bundled name (default: default)")
-    br.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
-    br.add_argument("--frames", type=int, default=384, help="frames timed per size (default: 384)")
+    br.add_argument("--sizes", type=RES, nargs="+", default=[64, 128, 256])
+    br.add_argument("--frames", type=COUNT, default=384, help="frames timed per size (default: 384)")
     br.set_defaults(func=cmd_bench_render)
     bl = b.add_parser("loop", help="the loop's own cost per frame, and turn latency with and without reprojection")
     bl.add_argument("--backend", default="torch", choices=["oracle", "torch", "onnx"])
-    bl.add_argument("--checkpoint", help="default: the bundled model")
+    bl.add_argument("--checkpoint", type=_checkpoint, help="default: the bundled model")
     bl.add_argument("--scene", help="scene file or bundled name (default: default)")
-    bl.add_argument("--frames", type=int, default=600, help="display frames per case (default 600)")
-    bl.add_argument("--trials", type=int, default=20, help="view turns timed for the latency (default 20)")
+    bl.add_argument("--frames", type=COUNT, default=600, help="display frames per case (default 600)")
+    bl.add_argument("--trials", type=COUNT, default=20, help="view turns timed for the latency (default 20)")
     bl.add_argument("--window", type=_window, default=(960, 720), metavar="WxH",
                     help="window size the loop draws into (default 960x720, play's default)")
     bl.set_defaults(func=cmd_bench_loop)
@@ -485,10 +532,10 @@ def build_parser() -> argparse.ArgumentParser:
             ("step", "ms per generator step with the torch network (geometry and memory included)", 300,
              cmd_bench_step)):
         bx = b.add_parser(name, help=helptext)
-        bx.add_argument("--checkpoint", default=str(BUNDLED))
+        bx.add_argument("--checkpoint", type=_checkpoint, default=str(BUNDLED))
         bx.add_argument("--scene", help="scene file or bundled name (default: default)")
-        bx.add_argument("--steps", type=int, default=steps)
-        bx.add_argument("--threads", type=int, default=2)
+        bx.add_argument("--steps", type=COUNT, default=steps)
+        bx.add_argument("--threads", type=_int_in(1, 256), default=2)
         bx.set_defaults(func=func)
     return p
 
@@ -524,7 +571,7 @@ def _run(args) -> int:
         print(f"worldloop: evaluation failed: {e}", file=sys.stderr)
         return 1
     except (SpecError, DatasetError, ActionLogError, CheckpointError, SaveError, BackendUnavailable,
-            FileNotFoundError, ValueError) as e:
+            FileNotFoundError, NotADirectoryError, ValueError) as e:
         print(f"worldloop: error: {e}", file=sys.stderr)
         return 2
 

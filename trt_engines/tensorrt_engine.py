@@ -59,19 +59,27 @@ def write_engine(cache_dir, key: str, plan: bytes, meta: dict) -> Path:
 
 
 def list_engines(cache_dir) -> list[dict]:
-    """Sidecars of the cached engines, with 'ok' false for an engine whose file is missing or altered."""
+    """Sidecars of the cached engines, with 'ok' false for an engine whose file is missing or altered. Each row's
+    `sidecar` is the file's own name in the cache folder (what `clean_engines` deletes), whatever it says inside.
+    A cache path that is not a folder raises NotADirectoryError."""
+    cache_dir = Path(cache_dir)
+    if cache_dir.exists() and not cache_dir.is_dir():
+        raise NotADirectoryError(f"{cache_dir}: the engine cache must be a folder, this is a file")
     out = []
-    for side in sorted(Path(cache_dir).glob("*.json")):
+    for side in sorted(cache_dir.glob("*.json")):
+        if not side.is_file():
+            continue
         try:
-            meta = json.loads(side.read_text())
-        except json.JSONDecodeError:
+            meta = json.loads(side.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, OSError):
             out.append({"sidecar": side.name, "ok": False, "problem": "sidecar is not JSON"})
             continue
-        if meta.get("format") != FORMAT:
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             continue
         engine = side.with_suffix(".engine")
-        ok = engine.exists() and sha256_file(engine) == meta.get("engine_sha256")
-        out.append({**meta, "ok": ok, **({} if ok else {"problem": "engine file missing or altered"})})
+        ok = engine.is_file() and sha256_file(engine) == meta.get("engine_sha256")
+        out.append({**meta, "sidecar": side.name, "ok": ok,
+                    **({} if ok else {"problem": "engine file missing or altered"})})
     return out
 
 
@@ -79,8 +87,8 @@ def clean_engines(cache_dir) -> int:
     """Delete every cached engine and sidecar of this format; returns how many engines went."""
     n = 0
     for meta in list_engines(cache_dir):
-        engine, side = engine_paths(cache_dir, meta.get("key", Path(meta.get("sidecar", "x")).stem))
-        engine.unlink(missing_ok=True)
+        side = Path(cache_dir) / meta["sidecar"]     # the listed file itself: never a name read from inside it
+        side.with_suffix(".engine").unlink(missing_ok=True)
         side.unlink(missing_ok=True)
         n += 1
     return n

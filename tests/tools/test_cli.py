@@ -61,3 +61,30 @@ def test_bench_render_prints_rates():
     out = run("bench", "render", "--sizes", "64", "--frames", "64").stdout
     row = [ln for ln in out.splitlines() if ln.strip().startswith("64x64")][0]
     assert float(row.split()[-1]) > 0
+
+
+def test_nonsense_options_are_refused_before_any_work(tmp_path):
+    out = tmp_path / "out"
+    cases = [(["play", "--headless", "--ticks", "-5"], "--ticks"),
+             (["play", "--headless", "--ticks", "0", "--video", str(out / "v.mp4")], "--ticks"),
+             (["data", "gen", "--scenes", "0", "--frames-per-scene", "3", "--out", str(out)], "--scenes"),
+             (["data", "gen", "--scenes", "1", "--frames-per-scene", "-4", "--out", str(out)], "--frames-per-scene"),
+             (["data", "gen", "--scenes", "1", "--frames-per-scene", "4", "--workers", "0", "--out", str(out)],
+              "--workers"),
+             (["play", "--checkpoint", "model.onnx"], "model.onnx"),
+             (["flythrough", "--seconds", "nan", "--out", str(out)], "--seconds"),
+             (["bench", "step", "--threads", "0"], "--threads")]
+    for args, named in cases:
+        proc = run(*args, check=False)
+        assert proc.returncode == 2, args
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and named in lines[0] and "Traceback" not in proc.stderr, (args, proc.stderr)
+    assert not out.exists()
+    proc = run("engines", "list", "--engine-dir", __file__, check=False)
+    assert proc.returncode == 2 and "must be a folder" in proc.stderr
+
+
+def test_a_reader_that_leaves_early_ends_the_command_quietly():
+    proc = subprocess.run(f"{sys.executable} -m tools.cli scene list | head -1", shell=True, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.stdout.count("\n") == 1 and proc.stderr == ""

@@ -44,6 +44,19 @@ def test_write_list_clean(tmp_path):
     assert te.clean_engines(tmp_path) == 1 and not list(tmp_path.iterdir())
 
 
+def test_clean_deletes_only_what_its_listing_shows_inside_the_cache(tmp_path):
+    cache, outside = tmp_path / "cache", tmp_path / "victim"
+    cache.mkdir()
+    outside.with_suffix(".engine").write_bytes(b"keep me")
+    outside.with_suffix(".json").write_text("{}")
+    (cache / "evil.json").write_text(json.dumps({"format": "worldloop.trt_engine", "key": "../victim"}))
+    assert te.clean_engines(cache) == 1
+    assert outside.with_suffix(".engine").read_bytes() == b"keep me" and outside.with_suffix(".json").exists()
+    assert not list(cache.iterdir())
+    with pytest.raises(NotADirectoryError, match="folder"):
+        te.list_engines(outside.with_suffix(".engine"))
+
+
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")
 def test_building_without_tensorrt_says_what_to_install(tmp_path):
     with pytest.raises(te.TensorRTUnavailable, match=r"worldloop\[trt\]"):
