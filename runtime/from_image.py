@@ -76,9 +76,37 @@ def scene_from_image(image, out, checkpoint) -> Path:
 
 def picture_frame(spec: SceneSpec, res: int) -> Frame:
     """The start frame of a picture scene (its files must match the model's resolution)."""
-    rgb = np.asarray(Image.open(spec.start_frame.rgb).convert("RGB"), np.uint8)
-    depth = np.load(spec.start_frame.depth, allow_pickle=False).astype(np.float32)
-    if rgb.shape != (res, res, 3) or depth.shape != (res, res):
-        raise SpecError(f"{spec.start_frame.rgb}: start frame is {rgb.shape[1]}x{rgb.shape[0]}, the model wants "
-                        f"{res}x{res}; make the scene again with this model")
-    return Frame(rgb, depth, START_POSE)
+    rgb_path, depth_path = spec.start_frame.rgb, spec.start_frame.depth
+    try:
+        with Image.open(rgb_path) as im:           # the header first: a huge picture is refused unread
+            if im.size != (res, res):
+                raise SpecError(f"{rgb_path}: start frame is {im.size[0]}x{im.size[1]}, the model wants "
+                                f"{res}x{res}; make the scene again with this model")
+            rgb = np.asarray(im.convert("RGB"), np.uint8)
+    except SpecError:
+        raise
+    except Image.DecompressionBombError:
+        raise SpecError(f"{rgb_path}: start_frame.rgb says it is a picture of a size no start frame has") from None
+    except Exception as e:                          # PIL raises many kinds for a broken file
+        raise SpecError(f"{rgb_path}: start_frame.rgb is not a readable picture ({e.__class__.__name__})") from None
+    depth = read_npy(depth_path, (res, res), "start_frame.depth")
+    if not (np.isfinite(depth).all() and (depth > 0).all()):
+        raise SpecError(f"{depth_path}: start_frame.depth holds NaN, Inf or depths not above 0")
+    return Frame(rgb, depth.astype(np.float32), START_POSE)
+
+
+def read_npy(path, shape: tuple, field: str) -> np.ndarray:
+    """A .npy array of exactly `shape` and a float dtype, its header checked before the data is read."""
+    try:
+        with open(path, "rb") as f:
+            fmt = np.lib.format
+            major = fmt.read_magic(f)[0]
+            got, _, dtype = (fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0)(f)
+            if tuple(got) != tuple(shape) or dtype.kind != "f" or dtype.itemsize > 8:
+                raise SpecError(f"{path}: {field} is {dtype} {tuple(got)}, expected float {tuple(shape)}")
+            f.seek(0)
+            return np.load(f, allow_pickle=False)
+    except SpecError:
+        raise
+    except (OSError, ValueError, EOFError) as e:
+        raise SpecError(f"{path}: {field} is not a readable .npy array ({e})") from None

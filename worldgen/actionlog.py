@@ -11,8 +11,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .files import atomic_write_text
-from .poses import Action, Pose
+from .files import atomic_write_text, read_small_text
+from .poses import PITCH_LIMIT_RAD, Action, Pose
 
 FORMAT = "worldloop.actionlog"
 VERSION = 1
@@ -80,21 +80,41 @@ def write_action_log(log: ActionLog, path) -> None:
     atomic_write_text(Path(path), log.to_text())
 
 
+MAX_BYTES = 512 << 20     # about 5 million ticks, 46 hours at 30 Hz
+POSE_LIMIT_M = 1e6        # a start pose this far from the origin is no place a world has
+
+
+def _finite(v) -> bool:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v) and abs(v) <= 1e12    # a 400-digit integer overflows float: not a number here
+    except OverflowError:
+        return False
+
+
 def _numbers(value, n: int, where: str) -> list[float]:
-    if not (isinstance(value, list) and len(value) == n and
-            all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)):
-        raise ActionLogError(f"{where} must be a list of {n} finite numbers, got {value!r}")
+    if not (isinstance(value, list) and len(value) == n and all(_finite(v) for v in value)):
+        shown = repr(value)
+        raise ActionLogError(f"{where} must be a list of {n} finite numbers, got "
+                             f"{shown if len(shown) < 120 else shown[:120] + '...'}")
     return [float(v) for v in value]
+
+
+def _json(line: str, where: str, what: str):
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as e:
+        raise ActionLogError(f"{where}: {what}: {e}") from None
+    except (RecursionError, ValueError):
+        raise ActionLogError(f"{where}: {what}: nested too deeply or a number too long") from None
 
 
 def parse_action_log(text: str, src: str = "<action log>") -> ActionLog:
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
         raise ActionLogError(f"{src}: empty file, expected a header line")
-    try:
-        head = json.loads(lines[0])
-    except json.JSONDecodeError as e:
-        raise ActionLogError(f"{src}:1: header is not JSON: {e}") from None
+    head = _json(lines[0], f"{src}:1", "header is not JSON")
     if not isinstance(head, dict) or head.get("format") != FORMAT:
         raise ActionLogError(f"{src}:1: format must be '{FORMAT}'")
     if not isinstance(head.get("version"), int) or not 1 <= head["version"] <= VERSION:
@@ -103,15 +123,16 @@ def parse_action_log(text: str, src: str = "<action log>") -> ActionLog:
     if not isinstance(head.get("scene"), dict):
         raise ActionLogError(f"{src}:1: field 'scene' must be a table")
     start = Pose(*_numbers(head.get("start_pose"), 5, f"{src}:1: field 'start_pose'"))
+    if max(abs(start.x), abs(start.y), abs(start.z)) > POSE_LIMIT_M or abs(start.yaw) > 1e4 or \
+            abs(start.pitch) > PITCH_LIMIT_RAD + 1e-9:
+        raise ActionLogError(f"{src}:1: field 'start_pose' {list(start.as_array())} is out of range (position "
+                             f"within {POSE_LIMIT_M:g} m, pitch within {math.degrees(PITCH_LIMIT_RAD):.0f} degrees)")
     tick_hz = head.get("tick_hz", 30.0)
-    if not isinstance(tick_hz, (int, float)) or not 1 <= tick_hz <= 240:
+    if not _finite(tick_hz) or not 1 <= tick_hz <= 240:
         raise ActionLogError(f"{src}:1: field 'tick_hz' must be a number in [1, 240], got {tick_hz!r}")
     actions = []
     for n, line in enumerate(lines[1:], start=2):
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ActionLogError(f"{src}:{n}: not JSON: {e}") from None
+        rec = _json(line, f"{src}:{n}", "not JSON")
         if not isinstance(rec, dict):
             raise ActionLogError(f"{src}:{n}: expected an object with field 'action'")
         actions.append(Action(*_numbers(rec.get("action"), 5, f"{src}:{n}: field 'action'")))
@@ -121,10 +142,4 @@ def parse_action_log(text: str, src: str = "<action log>") -> ActionLog:
 
 def read_action_log(path) -> ActionLog:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ActionLogError(f"{path}: no such action log") from None
-    except UnicodeDecodeError:
-        raise ActionLogError(f"{path}: not a text file") from None
-    return parse_action_log(text, str(path))
+    return parse_action_log(read_small_text(path, ActionLogError, "no such action log", MAX_BYTES), str(path))

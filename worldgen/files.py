@@ -78,14 +78,42 @@ def sha256_file(path, block: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _read_text(path, error: type[Exception], missing: str, loads, bad: tuple, what: str):
+MAX_TEXT_BYTES = 64 << 20    # no scene, config, sidecar or manifest comes near this
+
+
+def read_small_text(path, error: type[Exception], missing: str, limit: int = MAX_TEXT_BYTES) -> str:
+    """A text file a user may have been sent: a regular file (a FIFO or a device would hang the reader), at most
+    `limit` bytes, UTF-8; anything else raises error naming the file."""
     path = Path(path)
     try:
-        return loads(path.read_text(encoding="utf-8"))
+        st = path.stat()
     except FileNotFoundError:
         raise error(f"{path}: {missing}") from None
-    except (*bad, UnicodeDecodeError) as e:
-        raise error(f"{path}: {what}: {e}") from None
+    except OSError as e:
+        raise error(f"{path}: cannot be read ({e.strerror})") from None
+    import stat
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{path}: not a regular file")
+    if st.st_size > limit:
+        raise error(f"{path}: {st.st_size} bytes, more than a file of this kind can be ({limit})")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise error(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise error(f"{path}: cannot be read ({e.strerror})") from None
+
+
+def _read_text(path, error: type[Exception], missing: str, loads, bad: tuple, what: str):
+    path = Path(path)
+    text = read_small_text(path, error, missing)
+    try:
+        return loads(text)
+    except (*bad, RecursionError, ValueError) as e:     # ValueError: numbers with too many digits, and kin
+        raise error(f"{path}: {what}: {str(e)[:200] if not isinstance(e, RecursionError) else 'nested too deeply'}") \
+            from None
 
 
 def read_json(path, error: type[Exception], missing: str):

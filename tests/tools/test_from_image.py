@@ -56,3 +56,34 @@ def test_missing_start_frame_file_is_named(tmp_path):
     (tmp_path / "s.toml").write_text('seed = 1\n[start_frame]\nrgb = "gone.png"\ndepth = "gone.npy"\n')
     with pytest.raises(SpecError, match="start_frame.rgb"):
         load_spec(tmp_path / "s.toml")
+
+
+@pytest.mark.parametrize("name, says", [("/etc/hostname", "relative"), ("../outside.png", "'..'"),
+                                        ("fifo.png", "not a regular file"), ("link.png", "leads out")])
+def test_start_frame_files_stay_in_the_scene_folder(tmp_path, name, says):
+    import os
+    scene_dir = tmp_path / "scene"
+    scene_dir.mkdir()
+    (tmp_path / "outside.png").write_bytes(b"x")
+    os.mkfifo(scene_dir / "fifo.png")
+    (scene_dir / "link.png").symlink_to(tmp_path / "outside.png")
+    (scene_dir / "ok.npy").write_bytes(b"x")
+    (scene_dir / "s.toml").write_text(f'seed = 1\n[start_frame]\nrgb = "{name}"\ndepth = "ok.npy"\n')
+    with pytest.raises(SpecError, match=f"start_frame.rgb.*{says}"):
+        load_spec(scene_dir / "s.toml")
+
+
+def test_a_start_frame_of_the_wrong_size_is_refused_from_its_header(tmp_path):
+    from runtime.from_image import picture_frame
+    Image.new("RGB", (3000, 2000)).save(tmp_path / "big.png")
+    np.save(tmp_path / "d.npy", np.ones((64, 64), np.float32))
+    (tmp_path / "s.toml").write_text('seed = 1\n[start_frame]\nrgb = "big.png"\ndepth = "d.npy"\n')
+    with pytest.raises(SpecError, match="3000x2000, the model wants 64x64"):
+        picture_frame(load_spec(tmp_path / "s.toml"), 64)
+    Image.new("RGB", (64, 64)).save(tmp_path / "big.png")
+    np.save(tmp_path / "d.npy", np.ones((64, 640000), np.float32))
+    with pytest.raises(SpecError, match="start_frame.depth"):
+        picture_frame(load_spec(tmp_path / "s.toml"), 64)
+    np.save(tmp_path / "d.npy", np.full((64, 64), np.nan, np.float32))
+    with pytest.raises(SpecError, match="NaN"):
+        picture_frame(load_spec(tmp_path / "s.toml"), 64)

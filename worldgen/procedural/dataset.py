@@ -22,7 +22,7 @@ from ..actionlog import ActionLog, write_action_log
 from ..files import atomic_write_text, read_json, replacing, sha256_file
 from ..poses import Action, Intrinsics, Pose, apply_action
 from .noise import hash_ints, seed_rng
-from .spec import BIOMES, SceneSpec, biome_default, spec_from_toml
+from .spec import BIOMES, SceneSpec, biome_default, inside_folder, spec_from_toml
 from .trajectories import MotionConfig, Trajectory, loop_path, orbit, random_walk
 
 FORMAT = "worldloop.dataset"
@@ -205,15 +205,22 @@ def check_dataset(root) -> tuple[dict, list[str]]:
     root = Path(root)
     mpath = root / "manifest.json"
     manifest = read_json(mpath, DatasetError, "no manifest (is this a dataset folder?)")
-    if manifest.get("format") != FORMAT or manifest.get("version", 99) > VERSION:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or \
+            not isinstance(manifest.get("version"), int) or manifest["version"] > VERSION:
         raise DatasetError(f"{mpath}: field format/version: not a {FORMAT} version <= {VERSION}")
-    res = manifest["config"]["res"]
+    config, shards = manifest.get("config"), manifest.get("shards")
+    if not isinstance(config, dict) or not isinstance(config.get("res"), int) or not 8 <= config["res"] <= 2048 \
+            or not isinstance(config.get("scenes"), int):
+        raise DatasetError(f"{mpath}: field config: expected a table with res (8 to 2048) and scenes")
+    if not isinstance(shards, list) or not all(isinstance(sh, dict) for sh in shards):
+        raise DatasetError(f"{mpath}: field shards: expected a list of tables")
+    res = config["res"]
     problems = []
     if not manifest.get("complete"):
-        problems.append(f"{mpath}: only {len(manifest['shards'])} of {manifest['config']['scenes']} scenes "
+        problems.append(f"{mpath}: only {len(shards)} of {config['scenes']} scenes "
                         f"are finished (run data gen again to resume)")
-    for sh in manifest["shards"]:
-        problems += check_shard(root / sh["file"], sh, res)
+    for i, sh in enumerate(shards):
+        problems += check_shard(inside_folder(mpath, f"shards[{i}].file", sh.get("file"), DatasetError), sh, res)
     return manifest, problems
 
 

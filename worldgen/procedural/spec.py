@@ -271,12 +271,29 @@ def load_spec(path) -> SceneSpec:
     spec = spec_from_dict(data, str(path))
     if spec.from_picture:
         sf = spec.start_frame
-        files = {k: str((path.parent / getattr(sf, k)).resolve()) for k in ("rgb", "depth")}
-        for k, f in files.items():
-            if not Path(f).exists():
-                raise SpecError(f"{path}: start_frame.{k} = {getattr(sf, k)!r}: no such file")
+        files = {k: str(inside_folder(path, f"start_frame.{k}", getattr(sf, k), SpecError)) for k in ("rgb", "depth")}
         spec = dataclasses.replace(spec, start_frame=StartFrame(**files))
     return spec
+
+
+def inside_folder(owner: Path, field: str, name, error: type[Exception]) -> Path:
+    """The file a field of `owner` names: relative to owner's folder, never leaving it (no absolute path, no
+    '..', no link out), and a regular file (not a FIFO or a device, which would hang a reader)."""
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise error(f"{owner}: field {field} must be a file name, got {name!r}")
+    p = Path(name)
+    base = owner.parent.resolve()
+    if p.is_absolute() or ".." in p.parts:
+        raise error(f"{owner}: field {field} = {name!r}: must be a name relative to the file's folder, "
+                    f"without '..'")
+    full = (base / p).resolve()
+    if not full.is_relative_to(base):
+        raise error(f"{owner}: field {field} = {name!r}: leads out of the file's folder")
+    if not full.exists():
+        raise error(f"{owner}: field {field} = {name!r}: no such file")
+    if not full.is_file():
+        raise error(f"{owner}: field {field} = {name!r}: not a regular file")
+    return full
 
 
 def spec_from_toml(text: str, src: str = "<scene>") -> SceneSpec:
