@@ -5,7 +5,15 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from worldgen.errors import FileRefused
 from worldgen.files import read_toml
+
+RANGES = {"mouse_sensitivity": (1e-5, 0.1), "walk_mps": (0.05, 50.0), "run_mps": (0.05, 100.0),
+          "fly_mps": (0.05, 50.0), "turn_rps": (0.05, 10.0), "gamepad_deadzone": (0.0, 0.95)}
+
+
+class BindingsError(FileRefused):
+    """A key bindings file that cannot be used."""
 
 
 def _default_keys() -> dict:
@@ -34,20 +42,27 @@ class Bindings:
 def load_bindings(path) -> Bindings:
     """Defaults overridden by a TOML file: [keys] command = ["key", ...] and top-level numbers."""
     path = Path(path)
-    data = read_toml(path, ValueError, "no such bindings file")
+    data = read_toml(path, BindingsError, "no such bindings file")
     base = Bindings()
     keys = dict(base.keys)
-    for cmd, names in data.pop("keys", {}).items():
+    table = data.pop("keys", {})
+    if not isinstance(table, dict):
+        raise BindingsError(f"{path}: keys must be a table of command = [key names]")
+    for cmd, names in table.items():
         if cmd not in keys:
-            raise ValueError(f"{path}: unknown command 'keys.{cmd}' (allowed: {', '.join(keys)})")
-        if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
-            raise ValueError(f"{path}: keys.{cmd} must be a list of key names")
+            raise BindingsError(f"{path}: unknown command 'keys.{cmd}' (allowed: {', '.join(keys)})")
+        if not (isinstance(names, list) and len(names) <= 16 and
+                all(isinstance(n, str) and 0 < len(n) <= 32 for n in names)):
+            raise BindingsError(f"{path}: keys.{cmd} must be a list of up to 16 key names")
         keys[cmd] = names
     fields = {f.name for f in dataclasses.fields(Bindings)} - {"keys"}
     for k, v in data.items():
         if k not in fields:
-            raise ValueError(f"{path}: unknown key '{k}' (allowed: keys, {', '.join(sorted(fields))})")
-        if not isinstance(v, type(getattr(base, k))) and not (isinstance(v, int) and isinstance(getattr(base, k), float)):
-            raise ValueError(f"{path}: {k} must be a {type(getattr(base, k)).__name__}")
+            raise BindingsError(f"{path}: unknown key '{k}' (allowed: keys, {', '.join(sorted(fields))})")
+        want = type(getattr(base, k))
+        if isinstance(v, bool) != (want is bool) or not isinstance(v, (int, float) if want is float else want):
+            raise BindingsError(f"{path}: {k} must be a {want.__name__}")
+        if k in RANGES and not RANGES[k][0] <= v <= RANGES[k][1]:      # NaN fails too
+            raise BindingsError(f"{path}: {k} = {v!r}: must be from {RANGES[k][0]:g} to {RANGES[k][1]:g}")
     return dataclasses.replace(base, keys=keys, **{k: (float(v) if isinstance(getattr(base, k), float) else v)
                                                    for k, v in data.items()})

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from worldgen.errors import FileRefused
 from worldgen.files import replacing
 
 FORMAT = "worldloop.save"
 VERSION = 1
 
 
-class SaveError(ValueError):
+class SaveError(FileRefused):
     """A save that cannot be loaded; the message names the file and what is wrong."""
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from worldgen.errors import FileRefused
 from worldgen.files import atomic_write_text, read_json, replacing, sha256_file
 from worldgen.model.checkpoint import paths as checkpoint_paths
 
@@ -53,7 +54,7 @@ def export_onnx(checkpoint, out=None) -> Path:
     return out
 
 
-class ExportError(ValueError):
+class ExportError(FileRefused):
     """An ONNX file that does not belong to its checkpoint or is damaged."""
 
 

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import FileRefused
 from .files import atomic_write_text, read_small_text
 from .poses import PITCH_LIMIT_RAD, Action, Pose
 
@@ -18,7 +19,7 @@ FORMAT = "worldloop.actionlog"
 VERSION = 1
 
 
-class ActionLogError(ValueError):
+class ActionLogError(FileRefused):
     """An action log that cannot be read; the message names the file, the line and the field."""
 
 

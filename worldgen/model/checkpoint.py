@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import FileRefused
 from ..files import atomic_write_bytes, atomic_write_text, read_json, sha256_file
 from .config import ModelConfig
 
@@ -17,7 +18,7 @@ FORMAT = "worldloop.checkpoint"
 VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(FileRefused):
     """A checkpoint that cannot be used; the message names the file and the field."""
 
 

@@ -53,6 +53,8 @@ class ModelConfig:
         unknown = set(d) - set(fields)
         if unknown:
             raise ValueError(f"{src}: unknown model config key(s) {', '.join(sorted(unknown))}")
+        for k, v in d.items():
+            _check_field(src, k, v)
         cfg = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
         if cfg.settle not in SETTLE_RULES:
             raise ValueError(f"{src}: settle = {cfg.settle!r}, expected one of {', '.join(SETTLE_RULES)}")
@@ -63,3 +65,28 @@ class ModelConfig:
 
 
 SETTLE_RULES = ("all", "memory", "none")
+
+# Each number's type and range (a checkpoint from a stranger must not ask for a 15 TB network): (kind, low,
+# high, length for lists). Booleans and settle are checked in from_dict.
+FIELD_RANGES = {"res": (int, 16, 1024, None), "fov_y_deg": (float, 10.0, 150.0, None),
+                "tick_hz": (float, 1.0, 240.0, None), "action_max": (float, 1e-6, 10.0, 5),
+                "channels": (int, 1, 1024, 3), "blocks": (int, 1, 16, None), "full_res_channels": (int, 1, 256, None),
+                "film_hidden": (int, 1, 4096, None), "memory_size": (int, 1, 4096, None),
+                "memory_topk": (int, 1, 8, None), "keyframe_min_move_m": (float, 0.01, 100.0, None),
+                "keyframe_min_turn_rad": (float, 0.01, 3.2, None), "far_m": (float, 10.0, 1e5, None)}
+
+
+def _check_field(src: str, key: str, value) -> None:
+    if key not in FIELD_RANGES:
+        return
+    kind, lo, hi, n = FIELD_RANGES[key]
+    values = value if n is not None else [value]
+    if n is not None and not (isinstance(value, (list, tuple)) and len(value) == n):
+        raise ValueError(f"{src}: {key} must be a list of {n} numbers")
+    for v in values:
+        ok = not isinstance(v, bool) and isinstance(v, int if kind is int else (int, float))
+        if not ok or not lo <= v <= hi:                     # NaN fails the range
+            raise ValueError(f"{src}: {key} = {value!r}: expected {'whole ' if kind is int else ''}"
+                             f"number(s) from {lo:g} to {hi:g}")
+    if key == "res" and value % 8:
+        raise ValueError(f"{src}: res = {value}: must be a multiple of 8 (the network halves it three times)")

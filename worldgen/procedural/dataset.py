@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import FileRefused
 from ..actionlog import ActionLog, write_action_log
 from ..files import atomic_write_text, read_json, replacing, sha256_file
 from ..poses import Action, Intrinsics, Pose, apply_action
@@ -31,7 +32,7 @@ VERSION = 1
 RENDER_BATCH = 64
 
 
-class DatasetError(ValueError):
+class DatasetError(FileRefused):
     """A dataset folder or shard that fails validation; the message names the file and the field."""
 
 

@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import FileRefused
 from ..files import read_toml
 
 FORMAT = "worldloop.scene"
@@ -22,7 +23,7 @@ BIOMES = ("meadow", "forest", "desert", "snow", "coast", "village", "ruins")
 OBJECT_KINDS = ("tree", "rock", "building", "tower", "ruin", "landmark")
 
 
-class SpecError(ValueError):
+class SpecError(FileRefused):
     """A scene file that cannot be used; the message names the file and the key."""
 
 
