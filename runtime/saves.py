@@ -2,7 +2,9 @@
 
 A save (.wlsave) is an uncompressed zip written by numpy (np.savez): the generator state's arrays under
 `gen.<name>`, and `meta_json`, a JSON document with the format, version, scene spec, model id and sha256,
-tick, pose, the generator state's own meta, and the sha256 of every array (so an altered file is caught).
+tick, pose, the generator state's own meta, and the sha256 of every array; `meta_sha256` holds the sha256 of
+`meta_json` itself (version 2), so an altered file is caught wherever it was altered. Before anything is read,
+every entry is checked: stored or deflated, not encrypted, no bigger than MAX_ENTRY_BYTES unpacked.
 The same save loads on every neural backend (torch, onnx, trt): the state is the model's, not the backend's.
 """
 from __future__ import annotations
@@ -19,7 +21,8 @@ from worldgen.errors import FileRefused
 from worldgen.files import replacing
 
 FORMAT = "worldloop.save"
-VERSION = 1
+VERSION = 2        # 2: meta_sha256 covers the meta
+MAX_ENTRY_BYTES = 256 << 20    # a 256-keyframe memory at 128x128 is about 30 MB
 
 
 class SaveError(FileRefused):
@@ -38,7 +41,9 @@ def write_save(path, scene: dict, model_id: str, model_sha256: str, backend: str
             "tick": gen_meta.get("tick"), "pose": gen_meta.get("pose"),
             "arrays": {k: _digest(v) for k, v in arrays.items()}, **(extra or {})}
     with replacing(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, meta_json=np.array(json.dumps(meta)), **{f"gen.{k}": v for k, v in arrays.items()})
+        text = json.dumps(meta)
+        np.savez(f, meta_json=np.array(text), meta_sha256=np.array(hashlib.sha256(text.encode()).hexdigest()),
+                 **{f"gen.{k}": v for k, v in arrays.items()})
         f.flush()
         os.fsync(f.fileno())
     return path
@@ -47,21 +52,34 @@ def write_save(path, scene: dict, model_id: str, model_sha256: str, backend: str
 def read_save(path, expect_model_id: str | None = None) -> tuple[dict, dict]:
     """(meta, arrays) of a save; SaveError if it is truncated, altered, newer, or for another model."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise SaveError(f"{path}: not a regular file")
     try:
+        _check_entries(path)
         with np.load(path, allow_pickle=False) as z:
             if "meta_json" not in z.files:
                 raise SaveError(f"{path}: not a worldloop save (no meta_json)")
-            meta = json.loads(str(z["meta_json"]))
+            text = str(z["meta_json"])
+            if "meta_sha256" in z.files and str(z["meta_sha256"]) != hashlib.sha256(text.encode()).hexdigest():
+                raise SaveError(f"{path}: field meta_json does not match meta_sha256 (file altered)")
+            meta = json.loads(text)
+            if not isinstance(meta, dict):
+                raise SaveError(f"{path}: field meta_json is not a table")
+            if meta.get("version") == VERSION and "meta_sha256" not in z.files:
+                raise SaveError(f"{path}: field meta_sha256 is missing (file altered)")
             arrays = {k[4:]: z[k] for k in z.files if k.startswith("gen.")}
     except FileNotFoundError:
         raise SaveError(f"{path}: no such save file") from None
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, json.JSONDecodeError) as e:
-        if isinstance(e, SaveError):
-            raise
+    except SaveError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, RecursionError,
+            RuntimeError, NotImplementedError, KeyError) as e:   # zipfile and numpy raise all of these
         raise SaveError(f"{path}: unreadable (truncated or not a save): {e.__class__.__name__}") from None
+    if not isinstance(meta.get("arrays"), dict):
+        raise SaveError(f"{path}: field arrays is missing")
     if meta.get("format") != FORMAT:
         raise SaveError(f"{path}: field format must be '{FORMAT}'")
-    if not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
+    if not isinstance(meta.get("version"), int) or isinstance(meta["version"], bool) or meta["version"] > VERSION:
         raise SaveError(f"{path}: version {meta.get('version')!r} was written by a newer worldloop "
                         f"(this one reads up to {VERSION})")
     if expect_model_id is not None and meta.get("model_id") != expect_model_id:
@@ -71,3 +89,19 @@ def read_save(path, expect_model_id: str | None = None) -> tuple[dict, dict]:
     if set(digests) != set(arrays) or any(_digest(arrays[k]) != d for k, d in digests.items()):
         raise SaveError(f"{path}: the generator state does not match its checksums (file altered)")
     return meta, arrays
+
+
+def _check_entries(path: Path) -> None:
+    """Refuse, before reading, entries numpy would choke on or that unpack beyond MAX_ENTRY_BYTES."""
+    with zipfile.ZipFile(path) as z:
+        infos = z.infolist()
+        if len(infos) > 64:
+            raise SaveError(f"{path}: {len(infos)} entries, more than a save holds")
+        for info in infos:
+            if info.flag_bits & 0x1:
+                raise SaveError(f"{path}: entry {info.filename} is encrypted")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise SaveError(f"{path}: entry {info.filename} uses a compression numpy does not read")
+            if info.file_size > MAX_ENTRY_BYTES:
+                raise SaveError(f"{path}: entry {info.filename} unpacks to {info.file_size} bytes, more than a "
+                                f"save holds ({MAX_ENTRY_BYTES})")

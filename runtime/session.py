@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worldgen.poses import Frame, Pose
+from worldgen.poses import PITCH_LIMIT_RAD, Frame, Pose
 from worldgen.procedural.spec import SceneSpec, spec_from_dict
 
 from .backends import make_generator
@@ -74,7 +74,13 @@ class Session:
             pose = Pose.from_array(meta["pose"])
             tick, gen_meta = int(meta["tick"]), meta["generator"]
             start_pose = Pose.from_array(meta.get("start_pose", meta["pose"]))
-        except (KeyError, TypeError, ValueError) as e:
+            if not isinstance(gen_meta, dict) or tick < 0:
+                raise ValueError("generator must be a table and tick at least 0")
+            for name, p in (("pose", pose), ("start_pose", start_pose)):
+                if not (np.isfinite(p.as_array()).all() and max(abs(p.x), abs(p.y), abs(p.z)) <= 1e6
+                        and abs(p.pitch) <= PITCH_LIMIT_RAD + 1e-9):
+                    raise ValueError(f"{name} {list(p.as_array())} is not a place in a world")
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise SaveError(f"{path}: field scene, pose, tick or generator is missing or wrong ({e})") from None
         before = self.backend.export_state()
         switched = spec != self.spec

@@ -1,4 +1,5 @@
 """Save games: round trip, and clear refusals of truncated, altered, newer and foreign files."""
+import hashlib
 import json
 import zipfile
 
@@ -16,7 +17,7 @@ def make(tmp_path):
 
 def test_round_trip(tmp_path):
     meta, arrays = read_save(make(tmp_path), expect_model_id="model-abc")
-    assert meta["tick"] == 7 and meta["model_id"] == "model-abc" and meta["version"] == 1
+    assert meta["tick"] == 7 and meta["model_id"] == "model-abc" and meta["version"] == 2
     assert arrays["prev_rgb"][1, 1, 1] == 16 and arrays["memory_pose"].shape == (2, 5)
     assert not list(tmp_path.glob(".*tmp*"))      # the temporary file was renamed away
 
@@ -58,8 +59,9 @@ def test_newer_version_is_refused(tmp_path):
 
     def newer(d):
         meta = json.loads(str(d["meta_json"]))
-        meta["version"] = 2
+        meta["version"] = 3
         d["meta_json"] = np.array(json.dumps(meta))
+        d["meta_sha256"] = np.array(hashlib.sha256(str(d["meta_json"]).encode()).hexdigest())
     rewrite(p, newer)
     with pytest.raises(SaveError, match="newer worldloop"):
         read_save(p)
@@ -71,3 +73,41 @@ def test_not_a_save(tmp_path):
         z.writestr("hello.txt", "hi")
     with pytest.raises(SaveError, match="x.wlsave"):
         read_save(p)
+
+
+def test_altered_meta_is_refused(tmp_path):
+    p = make(tmp_path)
+
+    def alter(d):
+        meta = json.loads(str(d["meta_json"]))
+        meta["pose"] = [float("nan")] * 5
+        d["meta_json"] = np.array(json.dumps(meta))
+    rewrite(p, alter)
+    with pytest.raises(SaveError, match="meta_json does not match meta_sha256"):
+        read_save(p)
+
+    def drop(d):
+        del d["meta_sha256"]
+    p = make(tmp_path)
+    rewrite(p, drop)
+    with pytest.raises(SaveError, match="meta_sha256 is missing"):
+        read_save(p)
+
+
+def test_entries_that_would_unpack_huge_or_are_flagged_are_refused_unread(tmp_path):
+    p = tmp_path / "bomb.wlsave"
+    with zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as z:
+        with z.open("gen.prev_rgb.npy", "w", force_zip64=True) as f:   # 300 MB of zeros: a 300 KB file
+            block = bytes(1 << 20)
+            for _ in range(300):
+                f.write(block)
+    assert p.stat().st_size < 2 << 20
+    with pytest.raises(SaveError, match="unpacks to"):
+        read_save(p)
+    q = make(tmp_path)
+    data = bytearray(q.read_bytes())
+    at = data.find(b"PK\x01\x02")                      # the first central directory entry: set "encrypted"
+    data[at + 8] |= 1
+    q.write_bytes(bytes(data))
+    with pytest.raises(SaveError, match="encrypted"):
+        read_save(q)
