@@ -108,5 +108,5 @@ def read_npy(path, shape: tuple, field: str) -> np.ndarray:
             return np.load(f, allow_pickle=False)
     except SpecError:
         raise
-    except (OSError, ValueError, EOFError) as e:
-        raise SpecError(f"{path}: {field} is not a readable .npy array ({e})") from None
+    except Exception as e:        # numpy's header parser raises OSError, ValueError, SyntaxError, TokenError...
+        raise SpecError(f"{path}: {field} is not a readable .npy array ({e.__class__.__name__})") from None

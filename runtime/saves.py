@@ -12,13 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from worldgen.errors import FileRefused
-from worldgen.files import replacing
+from worldgen.files import read_npz, replacing
 
 FORMAT = "worldloop.save"
 VERSION = 2        # 2: meta_sha256 covers the meta
@@ -52,29 +51,21 @@ def write_save(path, scene: dict, model_id: str, model_sha256: str, backend: str
 def read_save(path, expect_model_id: str | None = None) -> tuple[dict, dict]:
     """(meta, arrays) of a save; SaveError if it is truncated, altered, newer, or for another model."""
     path = Path(path)
-    if path.exists() and not path.is_file():
-        raise SaveError(f"{path}: not a regular file")
+    z = read_npz(path, SaveError, MAX_ENTRY_BYTES)
+    if "meta_json" not in z:
+        raise SaveError(f"{path}: not a worldloop save (no meta_json)")
+    text = str(z["meta_json"])
+    if "meta_sha256" in z and str(z["meta_sha256"]) != hashlib.sha256(text.encode()).hexdigest():
+        raise SaveError(f"{path}: field meta_json does not match meta_sha256 (file altered)")
     try:
-        _check_entries(path)
-        with np.load(path, allow_pickle=False) as z:
-            if "meta_json" not in z.files:
-                raise SaveError(f"{path}: not a worldloop save (no meta_json)")
-            text = str(z["meta_json"])
-            if "meta_sha256" in z.files and str(z["meta_sha256"]) != hashlib.sha256(text.encode()).hexdigest():
-                raise SaveError(f"{path}: field meta_json does not match meta_sha256 (file altered)")
-            meta = json.loads(text)
-            if not isinstance(meta, dict):
-                raise SaveError(f"{path}: field meta_json is not a table")
-            if meta.get("version") == VERSION and "meta_sha256" not in z.files:
-                raise SaveError(f"{path}: field meta_sha256 is missing (file altered)")
-            arrays = {k[4:]: z[k] for k in z.files if k.startswith("gen.")}
-    except FileNotFoundError:
-        raise SaveError(f"{path}: no such save file") from None
-    except SaveError:
-        raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, RecursionError,
-            RuntimeError, NotImplementedError, KeyError) as e:   # zipfile and numpy raise all of these
-        raise SaveError(f"{path}: unreadable (truncated or not a save): {e.__class__.__name__}") from None
+        meta = json.loads(text)
+    except (ValueError, RecursionError, SystemError):
+        raise SaveError(f"{path}: field meta_json is not JSON") from None
+    if not isinstance(meta, dict):
+        raise SaveError(f"{path}: field meta_json is not a table")
+    if meta.get("version") == VERSION and "meta_sha256" not in z:
+        raise SaveError(f"{path}: field meta_sha256 is missing (file altered)")
+    arrays = {k[4:]: v for k, v in z.items() if k.startswith("gen.")}
     if not isinstance(meta.get("arrays"), dict):
         raise SaveError(f"{path}: field arrays is missing")
     if meta.get("format") != FORMAT:
@@ -90,18 +81,3 @@ def read_save(path, expect_model_id: str | None = None) -> tuple[dict, dict]:
         raise SaveError(f"{path}: the generator state does not match its checksums (file altered)")
     return meta, arrays
 
-
-def _check_entries(path: Path) -> None:
-    """Refuse, before reading, entries numpy would choke on or that unpack beyond MAX_ENTRY_BYTES."""
-    with zipfile.ZipFile(path) as z:
-        infos = z.infolist()
-        if len(infos) > 64:
-            raise SaveError(f"{path}: {len(infos)} entries, more than a save holds")
-        for info in infos:
-            if info.flag_bits & 0x1:
-                raise SaveError(f"{path}: entry {info.filename} is encrypted")
-            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                raise SaveError(f"{path}: entry {info.filename} uses a compression numpy does not read")
-            if info.file_size > MAX_ENTRY_BYTES:
-                raise SaveError(f"{path}: entry {info.filename} unpacks to {info.file_size} bytes, more than a "
-                                f"save holds ({MAX_ENTRY_BYTES})")

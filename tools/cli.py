@@ -267,6 +267,28 @@ def cmd_engines(args):
     return 0
 
 
+def cmd_fuzz(args):
+    import json as _json
+    from tqdm import tqdm
+    from runtime.fuzz import report, run_fuzz
+    kinds = args.kinds.split(",") if args.kinds else None
+    bar = tqdm(unit="case", desc="fuzz", disable=args.quiet)
+    results = run_fuzz(kinds, args.cases, args.seed, progress=lambda kind, s: (bar.set_postfix_str(kind),
+                                                                                bar.update()))
+    bar.close()
+    rep = report(results)
+    print(f"{'kind':<20} {'cases':>7} {'loaded':>7} {'refused':>8} {'crashes':>8} {'hangs':>6} {'memory':>7}")
+    for r in results:
+        print(f"{r.kind:<20} {r.cases:>7} {r.loaded:>7} {r.refused:>8} {r.crashes:>8} {r.hangs:>6} {r.memory:>7}")
+        for e in r.examples:
+            print(f"    case {e['case']}: {e['what']} at {e['where']}")
+    print(f"{rep['failures']} failure(s) in {sum(r.cases for r in results)} cases")
+    if args.out:
+        from worldgen.files import atomic_write_text
+        atomic_write_text(args.out, _json.dumps(rep, indent=1))
+    return 1 if rep["failures"] else 0
+
+
 def cmd_bench_generator(args):
     import os
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # torch's idle OpenMP threads would slow ONNX Runtime
@@ -511,6 +533,15 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--precision", default="fp16", choices=["fp16", "fp32"])
     en.add_argument("--engine-dir", help="cache folder (default: ~/.cache/worldloop/engines)")
     en.set_defaults(func=cmd_engines)
+
+    fz = sub.add_parser("fuzz", help="mutated files of every kind a user may receive through the loaders: "
+                                     "crashes, hangs and runaway memory counted (status 1 if any)")
+    fz.add_argument("--cases", type=COUNT, default=300, help="cases per kind (default 300)")
+    fz.add_argument("--kinds", help="comma-separated kinds (default: all; an unknown one lists them)")
+    fz.add_argument("--seed", type=_int_in(0, 2 ** 32 - 1), default=0)
+    fz.add_argument("--out", help="report JSON")
+    fz.add_argument("--quiet", action="store_true")
+    fz.set_defaults(func=cmd_fuzz)
 
     b = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_cmd", required=True)
     br = b.add_parser("render", help="ground-truth RGB-D frames/s at several resolutions")

@@ -23,7 +23,23 @@ def make_session(onnx_path, provider: str = "cpu", threads: int | None = None):
     wanted = [p for p in PROVIDERS[provider] if p in available]
     if PROVIDERS[provider][0] not in available:
         raise RuntimeError(f"ONNX Runtime here has no {PROVIDERS[provider][0]} (available: {', '.join(available)})")
-    return ort.InferenceSession(str(onnx_path), sess_options=opts, providers=wanted)
+    try:
+        return ort.InferenceSession(str(onnx_path), sess_options=opts, providers=wanted)
+    except Exception as e:      # onnxruntime's own kinds (InvalidProtobuf, Fail, InvalidGraph, ...)
+        from .export import ExportError
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else e.__class__.__name__
+        raise ExportError(f"{onnx_path}: not an ONNX model ONNX Runtime can run ({first})") from None
+
+
+def check_session(session, onnx_path, res: int, in_channels: int = 24) -> None:
+    """The session's inputs and output are the generator network's, at the model's resolution."""
+    from .export import ExportError
+    want_in = {"inputs": [1, in_channels, res, res], "action": [1, 5]}
+    got_in = {i.name: list(i.shape) for i in session.get_inputs()}
+    got_out = {o.name: list(o.shape) for o in session.get_outputs()}
+    if got_in != want_in or got_out != {"correction": [1, 4, res, res]}:
+        raise ExportError(f"{onnx_path}: inputs {got_in} and outputs {got_out} are not the generator network's "
+                          f"at {res}x{res}")
 
 
 class OrtNet:

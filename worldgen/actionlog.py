@@ -107,7 +107,7 @@ def _json(line: str, where: str, what: str):
         return json.loads(line)
     except json.JSONDecodeError as e:
         raise ActionLogError(f"{where}: {what}: {e}") from None
-    except (RecursionError, ValueError):
+    except (RecursionError, ValueError, SystemError):
         raise ActionLogError(f"{where}: {what}: nested too deeply or a number too long") from None
 
 

@@ -111,7 +111,7 @@ def _read_text(path, error: type[Exception], missing: str, loads, bad: tuple, wh
     text = read_small_text(path, error, missing)
     try:
         return loads(text)
-    except (*bad, RecursionError, ValueError) as e:     # ValueError: numbers with too many digits, and kin
+    except (*bad, RecursionError, ValueError, SystemError) as e:     # ValueError: numbers with too many digits, and kin
         raise error(f"{path}: {what}: {str(e)[:200] if not isinstance(e, RecursionError) else 'nested too deeply'}") \
             from None
 
@@ -126,3 +126,59 @@ def read_toml(path, error: type[Exception], missing: str) -> dict:
     """A TOML file's tables; a missing file raises error('{path}: {missing}'), bad TOML error('... not valid TOML')."""
     import tomllib
     return _read_text(path, error, missing, tomllib.loads, (tomllib.TOMLDecodeError,), "not valid TOML")
+
+
+def read_npz(path, error: type[Exception], max_entry_bytes: int, keys=None, max_entries: int = 64) -> dict:
+    """The arrays of an .npz file (np.savez, no pickle) a user may have been sent: every zip entry checked first
+    (stored or deflated, not encrypted, at most `max_entry_bytes` unpacked), then read; anything wrong raises
+    error naming the file. keys: read only these (a missing one is an error)."""
+    import zipfile
+
+    import numpy as np
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{path}: no such file")
+    if not path.is_file():
+        raise error(f"{path}: not a regular file")
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+            if len(infos) > max_entries:
+                raise error(f"{path}: {len(infos)} entries, more than a file of this kind holds")
+            for info in infos:
+                if info.flag_bits & 0x1:
+                    raise error(f"{path}: entry {info.filename} is encrypted")
+                if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                    raise error(f"{path}: entry {info.filename} uses a compression numpy does not read")
+                if info.file_size > max_entry_bytes:
+                    raise error(f"{path}: entry {info.filename} unpacks to {info.file_size} bytes, more than a "
+                                f"file of this kind holds ({max_entry_bytes})")
+                if info.filename.endswith(".npy"):
+                    _check_npy_header(z, info, path, error)
+        with np.load(path, allow_pickle=False) as z:
+            names = z.files if keys is None else list(keys)
+            missing = [k for k in names if k not in z.files]
+            if missing:
+                raise error(f"{path}: missing field(s) {', '.join(missing)}")
+            return {k: z[k] for k in names}
+    except error:
+        raise
+    except Exception as e:   # zipfile and numpy's parser raise many kinds (BadZipFile, ValueError, SyntaxError..)
+        raise error(f"{path}: unreadable (truncated or not this kind of file): {e.__class__.__name__}") from None
+
+
+def _check_npy_header(z, info, path: Path, error) -> None:
+    """An array entry's header may not promise more data than the entry holds (numpy would allocate it all
+    before finding out), nor an object dtype."""
+    import numpy as np
+    fmt = np.lib.format
+    with z.open(info) as f:
+        major = fmt.read_magic(f)[0]
+        shape, _, dtype = (fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0)(f)
+    if dtype.hasobject:
+        raise error(f"{path}: entry {info.filename} holds Python objects")
+    n = 1
+    for d in shape:
+        n *= int(d)
+    if n * dtype.itemsize > info.file_size:
+        raise error(f"{path}: entry {info.filename} promises a {tuple(shape)} {dtype} array, more than it holds")

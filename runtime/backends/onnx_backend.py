@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from trt_engines.export import ExportError, default_onnx_path, read_sidecar
-from trt_engines.ort import OrtNet, make_session
+from trt_engines.ort import OrtNet, check_session, make_session
 from worldgen.model.checkpoint import checkpoint_info
 
 from .neural import NeuralBackend
@@ -37,5 +37,6 @@ class OnnxGenerator(NeuralBackend):
         self.config, side = checkpoint_info(checkpoint)
         path, _ = ensure_onnx(checkpoint, side)
         self.session = make_session(path, provider, threads)
+        check_session(self.session, path, self.config.res)
         self.net = OrtNet(self.session, self.config.res)
         self._init_common(checkpoint, side)

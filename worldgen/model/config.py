@@ -68,9 +68,9 @@ SETTLE_RULES = ("all", "memory", "none")
 
 # Each number's type and range (a checkpoint from a stranger must not ask for a 15 TB network): (kind, low,
 # high, length for lists). Booleans and settle are checked in from_dict.
-FIELD_RANGES = {"res": (int, 16, 1024, None), "fov_y_deg": (float, 10.0, 150.0, None),
+FIELD_RANGES = {"res": (int, 16, 512, None), "fov_y_deg": (float, 10.0, 150.0, None),
                 "tick_hz": (float, 1.0, 240.0, None), "action_max": (float, 1e-6, 10.0, 5),
-                "channels": (int, 1, 1024, 3), "blocks": (int, 1, 16, None), "full_res_channels": (int, 1, 256, None),
+                "channels": (int, 1, 512, 3), "blocks": (int, 1, 8, None), "full_res_channels": (int, 1, 256, None),
                 "film_hidden": (int, 1, 4096, None), "memory_size": (int, 1, 4096, None),
                 "memory_topk": (int, 1, 8, None), "keyframe_min_move_m": (float, 0.01, 100.0, None),
                 "keyframe_min_turn_rad": (float, 0.01, 3.2, None), "far_m": (float, 10.0, 1e5, None)}

@@ -65,6 +65,12 @@ def load_torch_net(path):
     from .checkpoint import CheckpointError, load_checkpoint
     from .network import RefineNet
     cfg, tensors, side = load_checkpoint(path)
+    with torch.device("meta"):                 # the shapes the config implies, with no memory behind them
+        want = {k: tuple(v.shape) for k, v in RefineNet(cfg).state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in tensors.items() if not k.startswith("opt.")}
+    if want != got:
+        bad = sorted(set(want) ^ set(got)) or [k for k in want if want[k] != got[k]]
+        raise CheckpointError(f"{path}: weights do not fit the model config (first difference: {bad[0]})")
     net = RefineNet(cfg)
     try:
         net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items() if not k.startswith("opt.")})

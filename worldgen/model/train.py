@@ -18,6 +18,7 @@ import numpy as np
 from ..files import atomic_write_text, read_toml, sha256_file
 from ..poses import Frame, Pose
 from ..procedural.dataset import DatasetConfig, generate, load_shard
+from ..errors import FileRefused
 from .checkpoint import save_checkpoint
 from .config import ModelConfig
 from .geometry import Camera
@@ -75,19 +76,52 @@ class TrainConfig:
         return d
 
 
+class TrainConfigError(FileRefused):
+    """A training config that cannot be used."""
+
+
+def _check_train_field(path, key: str, value, default) -> None:
+    """A [train] value has its default's type (a whole number where the default is one), numbers finite and not
+    negative; horizons whole numbers from 1 to 1000; at most 10^9 of any count."""
+    def bad(why):
+        raise TrainConfigError(f"{path}: train.{key} = {str(value)[:80]}: {why}")
+    if isinstance(default, str):
+        if not isinstance(value, str) or "\x00" in value:
+            bad("expected a string")
+        return
+    if isinstance(default, tuple):
+        if not (isinstance(value, list) and 1 <= len(value) <= 64 and
+                all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1000 for v in value)):
+            bad("expected a list of whole numbers from 1 to 1000")
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float) if isinstance(default, float) else int):
+        bad(f"expected a {'number' if isinstance(default, float) else 'whole number'}")
+    if not (0 <= value <= 1e9):                       # NaN fails too
+        bad("expected a number from 0 to 10^9")
+
+
 def load_train_config(path) -> TrainConfig:
-    """A TOML file with a [train] table and an optional [model] table; unknown keys are refused."""
+    """A TOML file with a [train] table and an optional [model] table; unknown keys and values of the wrong
+    type or range are refused (TrainConfigError, naming the key)."""
     path = Path(path)
-    data = read_toml(path, ValueError, "no such config file")
+    data = read_toml(path, TrainConfigError, "no such config file")
     extra = set(data) - {"train", "model"}
     if extra:
-        raise ValueError(f"{path}: unknown table(s) {', '.join(sorted(extra))} (allowed: train, model)")
-    names = {f.name for f in dataclasses.fields(TrainConfig)} - {"model"}
+        raise TrainConfigError(f"{path}: unknown table(s) {', '.join(sorted(extra))} (allowed: train, model)")
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig) if f.name != "model"}
     train = data.get("train", {})
-    bad = set(train) - names
+    if not isinstance(train, dict) or not isinstance(data.get("model", {}), dict):
+        raise TrainConfigError(f"{path}: train and model must be tables")
+    bad = set(train) - set(fields)
     if bad:
-        raise ValueError(f"{path}: unknown key(s) train.{', train.'.join(sorted(bad))}")
-    model = ModelConfig.from_dict(data.get("model", {}), f"{path} [model]")
+        raise TrainConfigError(f"{path}: unknown key(s) train.{', train.'.join(sorted(bad))}")
+    defaults = TrainConfig()
+    for k, v in train.items():
+        _check_train_field(path, k, v, getattr(defaults, k))
+    try:
+        model = ModelConfig.from_dict(data.get("model", {}), f"{path} [model]")
+    except (TypeError, ValueError) as e:
+        raise TrainConfigError(str(e)) from None
     train = {k: tuple(v) if isinstance(v, list) else v for k, v in train.items()}
     cfg = TrainConfig(**train, model=model)
     base = Path(path).parent

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import FileRefused
 from ..actionlog import ActionLog, write_action_log
-from ..files import atomic_write_text, read_json, replacing, sha256_file
+from ..files import atomic_write_text, read_json, read_npz, replacing, sha256_file
 from ..poses import Action, Intrinsics, Pose, apply_action
 from .noise import hash_ints, seed_rng
 from .spec import BIOMES, SceneSpec, biome_default, inside_folder, spec_from_toml
@@ -135,25 +135,30 @@ class Shard:
     meta: dict
 
 
+MAX_SHARD_ENTRY_BYTES = 4 << 30   # 20,000 frames at 128x128
 SHARD_KEYS = ("rgb", "depth", "pose", "action", "episode", "episode_kind", "intrinsics", "scene_toml", "meta_json")
 
 
 def load_shard(path) -> Shard:
     """Load a shard with numpy alone (allow_pickle=False); a wrong file raises DatasetError."""
     path = Path(path)
+    d = read_npz(path, DatasetError, MAX_SHARD_ENTRY_BYTES, SHARD_KEYS)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in SHARD_KEYS if k not in z.files]
-            if missing:
-                raise DatasetError(f"{path}: missing field(s) {', '.join(missing)}")
-            d = {k: z[k] for k in SHARD_KEYS}
-    except (OSError, ValueError, EOFError) as e:
-        if isinstance(e, DatasetError):
-            raise
-        raise DatasetError(f"{path}: not a readable shard ({e})") from None
-    meta = json.loads(str(d["meta_json"]))
-    if meta.get("format") != SHARD_FORMAT or meta.get("version", 99) > VERSION:
+        meta = json.loads(str(d["meta_json"]))
+    except (ValueError, RecursionError, SystemError):
+        raise DatasetError(f"{path}: field meta_json is not JSON") from None
+    if not isinstance(meta, dict) or meta.get("format") != SHARD_FORMAT or \
+            not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
         raise DatasetError(f"{path}: field meta_json: not a {SHARD_FORMAT} version <= {VERSION}")
+    n = len(d["pose"]) if d["pose"].ndim == 2 else -1
+    for key, ndim in (("rgb", 4), ("depth", 3), ("pose", 2), ("action", 2), ("episode", 1)):
+        if d[key].ndim != ndim or len(d[key]) != n or d[key].dtype.kind not in "fiu":
+            raise DatasetError(f"{path}: field {key} has shape {d[key].shape} and type {d[key].dtype}, which do "
+                               f"not fit the others")
+    if d["episode_kind"].ndim != 1 or d["episode_kind"].dtype.kind != "U":
+        raise DatasetError(f"{path}: field episode_kind must be a list of names")
+    if d["intrinsics"].shape != (3,) or not np.isfinite(d["intrinsics"]).all():
+        raise DatasetError(f"{path}: field intrinsics must be three numbers")
     w, h, fov = d["intrinsics"]
     return Shard(d["rgb"], d["depth"], d["pose"], d["action"], d["episode"], d["episode_kind"],
                  Intrinsics(int(w), int(h), float(fov)), spec_from_toml(str(d["scene_toml"]), f"{path}:scene_toml"),

@@ -280,28 +280,35 @@ def load_spec(path) -> SceneSpec:
 def inside_folder(owner: Path, field: str, name, error: type[Exception]) -> Path:
     """The file a field of `owner` names: relative to owner's folder, never leaving it (no absolute path, no
     '..', no link out), and a regular file (not a FIFO or a device, which would hang a reader)."""
-    if not isinstance(name, str) or not name or "\x00" in name:
+    if not isinstance(name, str) or not name or "\x00" in name or len(name) > 255:
         raise error(f"{owner}: field {field} must be a file name, got {name!r}")
     p = Path(name)
     base = owner.parent.resolve()
     if p.is_absolute() or ".." in p.parts:
         raise error(f"{owner}: field {field} = {name!r}: must be a name relative to the file's folder, "
                     f"without '..'")
-    full = (base / p).resolve()
-    if not full.is_relative_to(base):
-        raise error(f"{owner}: field {field} = {name!r}: leads out of the file's folder")
-    if not full.exists():
+    try:
+        full = (base / p).resolve()
+        if not full.is_relative_to(base):
+            raise error(f"{owner}: field {field} = {name!r}: leads out of the file's folder")
+        exists, regular = full.exists(), full.is_file()
+    except OSError as e:
+        raise error(f"{owner}: field {field} = {name!r}: {e.strerror}") from None
+    if not exists:
         raise error(f"{owner}: field {field} = {name!r}: no such file")
-    if not full.is_file():
+    if not regular:
         raise error(f"{owner}: field {field} = {name!r}: not a regular file")
     return full
 
 
 def spec_from_toml(text: str, src: str = "<scene>") -> SceneSpec:
     try:
-        return spec_from_dict(tomllib.loads(text), src)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{src}: not valid TOML: {e}") from None
+    except (RecursionError, SystemError, ValueError, UnicodeError):   # deep nesting, code points beyond Unicode
+        raise SpecError(f"{src}: not valid TOML (nested too deeply or not text)") from None
+    return spec_from_dict(data, src)
 
 
 def _toml_value(v) -> str:
