@@ -33,10 +33,16 @@ class PlayOptions:
     window: tuple = (960, 720)
     fullscreen: bool = False
     max_fps: float = 60.0
-    save_dir: str = "saves"
-    screenshot_dir: str = "screenshots"
+    save_dir: str = ""               # default: the user's data folder (worldgen.files.user_data_dir)
+    screenshot_dir: str = ""
     input_source: str = "pygame"     # or "pynput"
     show_hud: bool = True
+
+
+def default_dir(kind: str) -> Path:
+    """Saves and screenshots go to the user's data folder, not wherever the game was started."""
+    from worldgen.files import user_data_dir
+    return user_data_dir() / kind
 
 
 def view_pose(sent: Pose, look: tuple[float, float]) -> Pose:
@@ -61,13 +67,20 @@ def run_headless(session, ticks: int, actions=None, video=None, size=(512, 512),
     script = ScriptedInput(actions if actions is not None else [])
     writer = VideoWriter(video, size[0], size[1], session.config.tick_hz) if video else None
     digests = []
+    fps, gen_ms, last = 0.0, 0.0, time.perf_counter()
     for _ in range(ticks):
         if stop is not None and stop.requested:
             break
+        t0 = time.perf_counter()
         frame = session.step(script.next_action())
+        gen_ms = 0.9 * gen_ms + 0.1 * (time.perf_counter() - t0) * 1000 if gen_ms else (time.perf_counter() - t0) * 1000
         make_current(ctx)     # the backend may have made its own context current
         display.show(frame)
-        lines = hud_lines(session.backend.name, 0.0, session.config.tick_hz, 0.0, frame.pose, 0) if hud else None
+        now = time.perf_counter()                 # what the run achieves: frames drawn per second of wall time
+        fps = 0.9 * fps + 0.1 / max(now - last, 1e-6) if fps else 1 / max(now - last, 1e-6)
+        last = now
+        lines = hud_lines(session.backend.name, fps, fps, gen_ms, frame.pose, keyframes(session.backend)) \
+            if hud else None
         display.draw(frame.pose, screen, size, lines)
         if writer:
             writer.write(read_framebuffer(screen, size))
@@ -80,6 +93,12 @@ def run_headless(session, ticks: int, actions=None, video=None, size=(512, 512),
     if stop is not None and stop.requested:
         out["stopped_by"] = stop.signal
     return out
+
+
+def keyframes(backend) -> int:
+    """Keyframes in a neural backend's spatial memory (0 for the oracle)."""
+    memory = getattr(getattr(getattr(backend, "gen", None), "state", None), "memory", None)
+    return len(memory) if memory is not None else 0
 
 
 def hud_lines(backend: str, fps: float, tick_hz: float, gen_ms: float, pose: Pose, memory: int,
@@ -95,10 +114,10 @@ class LoopCore:
     """One display frame's update and draw, shared by the window and the headless loop benchmark."""
 
     def __init__(self, worker, display, mapper: ActionMapper, state: InputState, fixed: FixedStep,
-                 save_dir: str = "saves", replay: ScriptedInput | None = None, show_hud: bool = True):
+                 save_dir: str = "", replay: ScriptedInput | None = None, show_hud: bool = True):
         self.worker, self.display, self.mapper, self.state, self.fixed = worker, display, mapper, state, fixed
         self.cfg = worker.session.config
-        self.save_dir, self.replay, self.hud_on = Path(save_dir), replay, show_hud
+        self.save_dir, self.replay, self.hud_on = Path(save_dir or default_dir("saves")), replay, show_hud
         pub = worker.take()
         display.show(pub.frame)
         self.sent, self.shown = pub.frame.pose, pub.serial
@@ -137,6 +156,8 @@ class LoopCore:
             self.worker.send("step", a, self.ticks_sent)
         pub = self.worker.take()
         self.messages = (self.messages + pub.messages)[-3:]
+        for m in pub.messages:              # also in the terminal: where a save went, what failed
+            print(m, flush=True)
         if pub.serial != self.shown:
             self.display.show(pub.frame)
             self.shown = pub.serial
@@ -165,9 +186,8 @@ class LoopCore:
         view = self.view()
         if self.hud_on and now - self._hud_t >= 0.25:       # text changes four times a second, not every frame
             backend = self.worker.session.backend
-            memory = getattr(getattr(getattr(backend, "gen", None), "state", None), "memory", None)
-            self._hud = hud_lines(backend.name, self.fps, self.tick_rate, self.step_ms, view,
-                                  len(memory) if memory is not None else 0, self.messages)
+            self._hud = hud_lines(backend.name, self.fps, self.tick_rate, self.step_ms, view, keyframes(backend),
+                                  self.messages)
             self._hud_t = now
         hud = self._hud if self.hud_on else None
         if not self.display.changed(view, size, hud) and only_if_changed:
@@ -187,7 +207,8 @@ class Game:
     def _open_window(self):
         import moderngl
         import pygame
-        pygame.init()
+        pygame.display.init()        # not pygame.init(): no audio (its ALSA errors on machines without sound)
+        pygame.font.init()
         flags = pygame.OPENGL | pygame.DOUBLEBUF | (pygame.FULLSCREEN if self.opts.fullscreen else pygame.RESIZABLE)
         pygame.display.gl_set_attribute(pygame.GL_CONTEXT_MAJOR_VERSION, 3)
         pygame.display.gl_set_attribute(pygame.GL_CONTEXT_MINOR_VERSION, 3)
@@ -256,7 +277,7 @@ class Game:
     def _screenshot(self) -> str:
         from PIL import Image
         from .display import read_framebuffer
-        out = Path(self.opts.screenshot_dir)
+        out = Path(self.opts.screenshot_dir or default_dir("screenshots"))
         out.mkdir(parents=True, exist_ok=True)
         path = out / time.strftime("worldloop-%Y%m%d-%H%M%S.png")
         Image.fromarray(read_framebuffer(self.screen, self.size)).save(path)

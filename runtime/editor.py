@@ -27,6 +27,10 @@ PARAMS = {
 }
 
 
+CLEARANCE_M = 0.3   # the free camera never goes lower than this above the ground...
+EYE_M = 1.6         # ...and a change of the terrain that buries it lifts it to eye height
+
+
 class SceneEditor:
     def __init__(self, spec: SceneSpec, res: int = 256, ctx=None):
         self.spec, self.ctx, self.intr = spec, ctx, Intrinsics(res, res)
@@ -39,10 +43,17 @@ class SceneEditor:
         self.spec = spec
         self.renderer = GroundTruthRenderer(spec, ctx=self.ctx)
         self.dirty = True
+        self._above_ground(lift_to=EYE_M)          # raised hills must not bury the camera
+
+    def _above_ground(self, lift_to: float = CLEARANCE_M) -> None:
+        ground = float(self.renderer.world.height(np.array([self.pose.x]), np.array([self.pose.z]))[0])
+        if self.pose.y < ground + CLEARANCE_M:
+            self.pose = dataclasses.replace(self.pose, y=ground + lift_to)
 
     def fly(self, action) -> Pose:
-        """Move the free camera (no ground to walk on: the editor flies)."""
+        """Move the free camera (the editor flies; it stops just above the ground)."""
         self.pose = apply_action(self.pose, Action.from_array(np.asarray(action, np.float64)))
+        self._above_ground()
         return self.pose
 
     def value(self, param: str) -> float:
@@ -105,6 +116,17 @@ KEYS = {"1": ("terrain.noise_scale_m", -1), "2": ("terrain.noise_scale_m", 1), "
         "8": ("time_of_day_h", 1), "9": ("fog.density", -1), "0": ("fog.density", 1)}
 
 
+def default_out(scene_path) -> Path:
+    """Where F2 saves without --out: the scene file itself, unless it is a bundled scene (those are part of
+    worldloop): then a copy of the same name in the user scene folder."""
+    from scenes import bundled
+    from worldgen.procedural.authoring import user_scene_dir
+    p = Path(scene_path).resolve()
+    if p in {b.resolve() for b in bundled().values()}:
+        return user_scene_dir() / p.name
+    return p
+
+
 def run_editor(scene_path, out=None, window=(960, 720)) -> None:
     """The editor window: the keys of KEYS adjust parameters, Enter sets the spawn, F2 saves."""
     import moderngl
@@ -116,8 +138,10 @@ def run_editor(scene_path, out=None, window=(960, 720)) -> None:
     from .input import ActionMapper, InputState, PygameInput
     if not has_display():
         raise ValueError("the scene editor needs a display (DISPLAY is not set)")
-    out = Path(out) if out else Path(scene_path)
-    pygame.init()
+    out = Path(out) if out else default_out(scene_path)
+    print(f"F2 saves to {out}")
+    pygame.display.init()        # not pygame.init(): no audio (its ALSA errors on machines without sound)
+    pygame.font.init()
     pygame.display.set_mode(window, pygame.OPENGL | pygame.DOUBLEBUF | pygame.RESIZABLE)
     pygame.display.set_caption(f"worldloop scene editor: {Path(scene_path).name}")
     ctx = moderngl.create_context()

@@ -175,7 +175,8 @@ def cmd_play(args):
                              f"{session.config.tick_hz:g} Hz: its actions would mean other motions")
         return session
 
-    for folder in {Path(p).parent for p in (args.record, args.video) if p} | {Path("saves")}:
+    from runtime.app import default_dir
+    for folder in {Path(p).parent for p in (args.record, args.video) if p} | {default_dir("saves")}:
         clean_stale_temps(folder)          # what a killed run left half-written
     if args.headless:
         with stop_flag() as stop:

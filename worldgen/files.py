@@ -10,6 +10,14 @@ from pathlib import Path
 _TEMP = re.compile(r"^\..+\.tmp(\d+)(\.[A-Za-z0-9]+)?$")   # what temp_path_for names
 
 
+def user_data_dir() -> Path:
+    """The user's worldloop folder: $WORLDLOOP_DATA, else $XDG_DATA_HOME/worldloop (~/.local/share/worldloop)."""
+    env = os.environ.get("WORLDLOOP_DATA")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "worldloop"
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write `data` to `path` through a temporary file in the same folder and an atomic rename."""
     with replacing(path) as tmp:

@@ -109,3 +109,13 @@ def test_the_loop_draws_every_turn_and_a_still_view_only_when_a_frame_arrives():
     assert cost["turning"]["drawn_share"] == 1.0
     assert 0.3 < cost["still"]["drawn_share"] < 0.75
     assert cost["still"]["mean_ms"] < cost["turning"]["mean_ms"]
+
+
+def test_the_headless_hud_shows_the_rates_it_runs_at(monkeypatch):
+    import runtime.app as app
+    seen = []
+    real = app.hud_lines
+    monkeypatch.setattr(app, "hud_lines", lambda *a, **k: seen.append(a) or real(*a, **k))
+    run_headless(Session("oracle", None, SPEC), 12, script(12), size=(128, 128), hud=True)
+    _, fps, tick_rate, gen_ms = seen[-1][:4]
+    assert fps > 1 and tick_rate > 1 and gen_ms > 0

@@ -33,7 +33,7 @@ def xdo(display, *args, check=True):
 
 
 def start_game(display, tmp_path, *extra):
-    env = dict(os.environ, DISPLAY=display)
+    env = dict(os.environ, DISPLAY=display, WORLDLOOP_DATA=str(tmp_path))     # saves and screenshots go there
     env.pop("SDL_VIDEODRIVER", None)
     proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "play", "--backend", "oracle", "--window", "480x360",
                              *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -136,3 +136,18 @@ def test_game_keys_screenshot_save_pause_step_reset_load(xvfb, tmp_path):
     time.sleep(1.5)
     result = stop_game(proc)                              # still paused: the pose is the loaded one
     assert result["pose"] == pytest.approx(a["pose"], abs=1e-9)
+
+
+def test_ctrl_c_in_the_window_keeps_the_recording(xvfb, tmp_path):
+    import signal
+    from worldgen.actionlog import read_action_log
+    import imageio_ffmpeg
+    proc, _ = start_game(xvfb, tmp_path, "--record", str(tmp_path / "rec"))
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in err and "ALSA" not in err, err
+    log = read_action_log(tmp_path / "rec.ndjson")
+    assert len(log.actions) > 10
+    assert imageio_ffmpeg.count_frames_and_secs(str(tmp_path / "rec.mp4"))[0] == len(log.actions)
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]

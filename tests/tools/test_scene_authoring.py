@@ -110,3 +110,32 @@ def test_editor_action_api(gl_ctx, tmp_path):
     spec = load_spec(path)
     assert spec.terrain.amplitude_m == pytest.approx(amp * 1.2)
     assert spec.spawn.x == pytest.approx(ed.pose.x) and spec.spawn.z == pytest.approx(ed.pose.z)
+
+
+def test_raised_hills_never_bury_the_editor_camera(gl_ctx):
+    ed = SceneEditor(load_spec("scenes/meadow.toml"), res=64, ctx=gl_ctx)
+    world_y = lambda: float(ed.renderer.world.height(np.array([ed.pose.x]), np.array([ed.pose.z]))[0])  # noqa: E731
+    for _ in range(8):
+        ed.adjust("terrain.amplitude_m", +1)
+        assert ed.pose.y >= world_y() + 0.3
+    for _ in range(20):
+        ed.fly([0.0, 0.0, -2.0, 0.0, 0.0])                  # straight down into the ground
+    assert ed.pose.y >= world_y() + 0.29
+
+
+def test_a_bundled_scene_is_edited_into_a_user_copy(tmp_path, monkeypatch):
+    from runtime.editor import default_out
+    monkeypatch.setenv("WORLDLOOP_SCENES", str(tmp_path / "mine"))
+    assert default_out("scenes/meadow.toml") == tmp_path / "mine" / "meadow.toml"
+    own = tmp_path / "own.toml"
+    own.write_text("seed = 1\n")
+    assert default_out(own) == own.resolve()
+
+
+def test_floats_are_saved_without_binary_tails(tmp_path):
+    import dataclasses
+    from worldgen.procedural.authoring import save_scene
+    spec = load_spec("scenes/meadow.toml")
+    spec = dataclasses.replace(spec, spawn=dataclasses.replace(spec.spawn, x=0.1 + 0.2, z=51.839999999999996))
+    text = save_scene(spec, tmp_path / "s.toml").read_text()
+    assert "x = 0.3\n" in text and "z = 51.84\n" in text

@@ -318,6 +318,8 @@ def _toml_value(v) -> str:
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, str):
         return json.dumps(v)
+    if isinstance(v, float):
+        return repr(float(f"{v:.12g}"))     # 51.84, not 51.839999999999996 (the editor's steps add such tails)
     return repr(v)
 
 
