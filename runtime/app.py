@@ -12,6 +12,7 @@ import json
 import math
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from worldgen.video import VideoWriter
 from .bindings import Bindings
 from .clock import FixedStep, RealClock
 from .input import ActionMapper, InputState, ScriptedInput
+from .session import GeneratorFault
 
 MAX_IN_FLIGHT = 2   # ticks sent to the generator and not yet done; beyond this, ticks are dropped
 
@@ -67,12 +69,20 @@ def run_headless(session, ticks: int, actions=None, video=None, size=(512, 512),
     script = ScriptedInput(actions if actions is not None else [])
     writer = VideoWriter(video, size[0], size[1], session.config.tick_hz) if video else None
     digests = []
-    fps, gen_ms, last = 0.0, 0.0, time.perf_counter()
+    fps, gen_ms, last, faults = 0.0, 0.0, time.perf_counter(), 0
     for _ in range(ticks):
         if stop is not None and stop.requested:
             break
         t0 = time.perf_counter()
-        frame = session.step(script.next_action())
+        try:
+            frame = session.step(script.next_action())
+            faults = 0
+        except GeneratorFault as e:               # back at the last good state; three in a row: give up
+            faults += 1
+            if faults >= 3:
+                raise
+            print(f"worldloop: {e}", file=sys.stderr)
+            frame = session.frame
         gen_ms = 0.9 * gen_ms + 0.1 * (time.perf_counter() - t0) * 1000 if gen_ms else (time.perf_counter() - t0) * 1000
         make_current(ctx)     # the backend may have made its own context current
         display.show(frame)

@@ -16,6 +16,13 @@ from .recorder import Recorder
 from .saves import SaveError, read_save, write_save
 
 
+SNAPSHOT_EVERY = 90    # ticks between the snapshots a generator fault goes back to
+
+
+class GeneratorFault(RuntimeError):
+    """A step failed (an exception, or a frame with NaN in it); the session went back to its last good state."""
+
+
 class Session:
     def __init__(self, backend: str, checkpoint, spec: SceneSpec, record=None, load=None, start_pose=None,
                  ort_provider: str = "cpu"):
@@ -30,6 +37,11 @@ class Session:
             self.load(load)
         if record is not None:
             self._start_recording()
+        self._snapshot()
+
+    def _snapshot(self) -> None:
+        arrays, meta = self.backend.export_state()
+        self._good = ({k: np.array(v, copy=True) for k, v in arrays.items()}, meta, self.tick, self.frame)
 
     def _start_recording(self) -> None:
         """A recording replays from its start pose; after a load or reset a new segment (OUT-2, ...) begins."""
@@ -51,9 +63,25 @@ class Session:
         return self.backend.config
 
     def step(self, action) -> Frame:
+        """One tick. A fault of the generator (an exception, or NaN or Inf in the frame) puts the last good
+        state back (at most SNAPSHOT_EVERY ticks old), starts a new recording segment, and raises
+        GeneratorFault saying so: the game goes on from there instead of failing on every tick."""
         a = self.config.clamp_action(np.asarray(action, np.float64))
-        self.frame = self.backend.step(a)
+        try:
+            frame = self.backend.step(a)
+            if not (np.isfinite(frame.depth).all() and np.isfinite(frame.pose.as_array()).all()):
+                raise FloatingPointError("the frame holds NaN or Inf")
+        except Exception as e:  # noqa: BLE001 - any fault of a backend is recovered from the same way
+            arrays, meta, tick, good = self._good
+            self.backend.import_state(arrays, meta)
+            self.frame, self.tick = good, tick
+            self._next_segment()
+            raise GeneratorFault(f"generator fault ({e.__class__.__name__}: {str(e)[:120]}); back to tick {tick}") \
+                from None
+        self.frame = frame
         self.tick += 1
+        if self.tick - self._good[2] >= SNAPSHOT_EVERY:
+            self._snapshot()
         if self.recorder is not None:
             self.recorder.add(a, self.frame.rgb)
         return self.frame
@@ -96,12 +124,15 @@ class Session:
                 from None
         self.spec, self.frame, self.tick, self.start_pose, self.last_save = spec, frame, tick, start_pose, Path(path)
         self._next_segment()
+        if hasattr(self, "_good"):
+            self._snapshot()
         return frame
 
     def reset(self) -> Frame:
         self.frame = self.backend.start(self.spec, self.start_pose)
         self.tick = 0
         self._next_segment()
+        self._snapshot()
         return self.frame
 
     def close(self):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from worldgen.poses import Frame
 
 from .saves import SaveError
-from .session import Session
+from .session import GeneratorFault, Session
 
 
 @dataclass
@@ -90,5 +90,7 @@ class GeneratorWorker(threading.Thread):
                     self._publish(self.session.reset(), message="reset to the start")
             except SaveError as e:
                 self._publish(self.session.frame, message=f"load refused: {e}")
+            except GeneratorFault as e:     # the session is back at its last good state: show it and go on
+                self._publish(self.session.frame, message=str(e), step_id=cmd[2] if kind == "step" else None)
             except Exception as e:  # the game goes on; the player reads what failed on the HUD
                 self._publish(self.session.frame, message=f"{kind} failed: {e.__class__.__name__}: {e}")

@@ -119,3 +119,29 @@ def test_the_headless_hud_shows_the_rates_it_runs_at(monkeypatch):
     run_headless(Session("oracle", None, SPEC), 12, script(12), size=(128, 128), hud=True)
     _, fps, tick_rate, gen_ms = seen[-1][:4]
     assert fps > 1 and tick_rate > 1 and gen_ms > 0
+
+
+def test_a_generator_fault_goes_back_to_the_last_good_state(tiny_checkpoint, tmp_path):
+    from runtime.session import SNAPSHOT_EVERY, GeneratorFault
+    session = Session("torch", tiny_checkpoint, SPEC, record=tmp_path / "rec")
+    gen = session.backend.gen
+    real, calls = gen.net, []
+
+    def flaky(x, a):
+        calls.append(1)
+        out = real(x, a)
+        return np.full_like(out, np.nan) if len(calls) == SNAPSHOT_EVERY + 5 else out
+    gen.net = flaky
+    acts = script(SNAPSHOT_EVERY + 20)
+    for a in acts[:SNAPSHOT_EVERY + 4]:
+        session.step(a)
+    good = session.frame
+    with pytest.raises(GeneratorFault, match=f"back to tick {SNAPSHOT_EVERY}"):
+        session.step(acts[SNAPSHOT_EVERY + 4])
+    assert session.tick == SNAPSHOT_EVERY and session.frame is not good
+    for a in acts[SNAPSHOT_EVERY:]:                 # and it goes on as if the faulty ticks had not happened
+        f = session.step(a)
+        assert np.isfinite(f.depth).all()
+    assert session.tick == len(acts)
+    session.close()
+    assert len(session.recorded) == 2               # the recording starts a new segment where it went back
