@@ -153,3 +153,74 @@ def _frame(core, target, size, clock, last, display_hz):
     if spare > 0:
         time.sleep(spare)
     return t0
+
+
+def _busy_process():
+    """A process that keeps one core busy until killed (as a browser tab or a build would)."""
+    import subprocess
+    import sys
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def paced_play(make_session, seconds: float, actions, size=(512, 512)) -> dict:
+    """Headless play held to the model's tick rate: each tick is one generator step and one display draw
+    (offscreen), due every 1/tick_hz s; a tick that comes late is not made up (as the game drops lag). Returns
+    ticks/s achieved and the tick's cost p50/p90."""
+    from .display import Display
+    ctx = moderngl.create_standalone_context(backend="egl")
+    session = make_session()
+    make_current(ctx)
+    display = Display(ctx, session.config)
+    screen = ctx.framebuffer(color_attachments=[ctx.texture(size, 3)])
+    dt = 1.0 / session.config.tick_hz
+    costs, i = [], 0
+    t0 = time.perf_counter()
+    due = t0
+    while True:
+        now = time.perf_counter()
+        if now - t0 >= seconds:
+            break
+        if now < due:
+            time.sleep(due - now)
+            continue
+        frame = session.step(actions[i % len(actions)])
+        make_current(ctx)
+        display.show(frame)
+        display.draw(frame.pose, screen, size, None)
+        ctx.finish()
+        costs.append(time.perf_counter() - now)
+        i += 1
+        due += dt
+        if time.perf_counter() - due > dt:        # behind by more than a tick: drop it
+            due = time.perf_counter()
+    session.close()
+    ctx.release()
+    ms = np.asarray(costs) * 1000
+    return {"ticks": i, "ticks_per_s": i / seconds, "tick_p50_ms": float(np.percentile(ms, 50)),
+            "tick_p90_ms": float(np.percentile(ms, 90))}
+
+
+def bench_busy(backends, checkpoint, spec, actions, seconds: float = 30.0, show=print) -> list[dict]:
+    """paced_play for each backend, quiet and beside a process that keeps one core busy (started and stopped
+    here); the generator's threads chosen as `play --headless` chooses them (cores.py)."""
+    from .cores import generator_threads
+    from .session import Session
+    rows = []
+    for backend in backends:
+        for case in ("quiet", "one core busy"):
+            busy = _busy_process() if case != "quiet" else None
+            try:
+                time.sleep(1.0)                                   # let the busy process take its core
+                threads, why = generator_threads(display=False)
+                if backend == "oracle":
+                    threads, why = None, "the oracle renders on the GPU path (llvmpipe here)"
+                row = paced_play(lambda: Session(backend, checkpoint, spec, threads=threads), seconds, actions)
+            finally:
+                if busy is not None:
+                    busy.kill()
+                    busy.wait()
+            row.update(backend=backend, case=case, threads=threads, why=why)
+            show(f"{backend:>6} {case:<14} {row['ticks_per_s']:6.1f} ticks/s   tick p50 {row['tick_p50_ms']:6.1f} ms"
+                 f"   p90 {row['tick_p90_ms']:6.1f} ms   ({why})")
+            rows.append(row)
+    return rows

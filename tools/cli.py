@@ -158,6 +158,11 @@ def cmd_play(args):
         return 2
     backend, why = select_backend(args.backend)
     print(why)
+    threads = None
+    if backend in ("onnx", "torch"):
+        from runtime.cores import generator_threads
+        threads, why_threads = generator_threads(display=not args.headless)
+        print(why_threads)
     checkpoint = args.checkpoint or str(BUNDLED)
     if backend == "oracle" and args.checkpoint is None and not BUNDLED.exists():
         checkpoint = None          # the oracle needs a model only for its resolution and action range
@@ -169,7 +174,7 @@ def cmd_play(args):
 
     def make_session():
         session = Session(backend, checkpoint, spec, record=args.record, load=args.load, start_pose=start,
-                          ort_provider=args.ort_provider)
+                          ort_provider=args.ort_provider, threads=threads)
         if args.replay and abs(log.tick_hz - session.config.tick_hz) > 1e-9:
             raise ValueError(f"{args.replay}: field tick_hz is {log.tick_hz:g}, but the model ticks at "
                              f"{session.config.tick_hz:g} Hz: its actions would mean other motions")
@@ -208,6 +213,20 @@ def _window(text: str):
         return w, h
     except (ValueError, AssertionError):
         raise argparse.ArgumentTypeError(f"--window wants WxH such as 960x720, got {text!r}") from None
+
+
+def cmd_bench_busy(args):
+    from runtime.bench import bench_busy
+    from worldgen.procedural.noise import seed_rng
+    from worldgen.procedural.trajectories import random_walk
+    from worldgen.procedural.world import World
+    spec = _scene(args.scene)
+    world = World(spec)
+    actions = [a.as_array() for a in random_walk(world, world.spawn_pose(), 900, seed_rng(7)).actions]
+    print(f"headless play held to 30 ticks/s for {args.seconds:g} s a case (a generator step and an offscreen "
+          f"draw a tick), quiet and beside a process that keeps one core busy; scene '{spec.name}'")
+    bench_busy(args.backends, args.checkpoint, spec, actions, args.seconds)
+    return 0
 
 
 def cmd_bench_loop(args):
@@ -550,6 +569,12 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--sizes", type=RES, nargs="+", default=[64, 128, 256])
     br.add_argument("--frames", type=COUNT, default=384, help="frames timed per size (default: 384)")
     br.set_defaults(func=cmd_bench_render)
+    bb = b.add_parser("busy", help="headless play at 30 ticks/s, quiet and beside a process that keeps a core busy")
+    bb.add_argument("--backends", nargs="+", default=["onnx", "oracle"], choices=["onnx", "torch", "oracle"])
+    bb.add_argument("--checkpoint", type=_checkpoint, default=str(BUNDLED))
+    bb.add_argument("--scene", help="scene file or bundled name (default: default)")
+    bb.add_argument("--seconds", type=_float_in(0, 3600), default=30.0, help="seconds a case (default 30)")
+    bb.set_defaults(func=cmd_bench_busy)
     bl = b.add_parser("loop", help="the loop's own cost per frame, and turn latency with and without reprojection")
     bl.add_argument("--backend", default="torch", choices=["oracle", "torch", "onnx"])
     bl.add_argument("--checkpoint", type=_checkpoint, help="default: the bundled model")

@@ -19,6 +19,10 @@ def make_session(onnx_path, provider: str = "cpu", threads: int | None = None):
     opts.intra_op_num_threads = threads or os.cpu_count() or 1
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # threads sleep between calls instead of spinning for the cores: beside other work, spinning made every
+    # call wait on the other process (runtime/cores.py)
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     available = ort.get_available_providers()
     wanted = [p for p in PROVIDERS[provider] if p in available]
     if PROVIDERS[provider][0] not in available:

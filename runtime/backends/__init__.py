@@ -36,7 +36,7 @@ def select_backend(requested: str) -> tuple[str, str]:
     return "torch", f"backend torch: torch eager on the CPU, because {why} and onnxruntime is not installed"
 
 
-def make_generator(name: str, checkpoint=None, ort_provider: str = "cpu"):
+def make_generator(name: str, checkpoint=None, ort_provider: str = "cpu", threads: int | None = None):
     """Construct a backend by name; raises BackendUnavailable with a one-line reason. `ort_provider` picks
     ONNX Runtime's execution provider for the onnx backend: cpu, or cuda / tensorrt on an NVIDIA GPU."""
     if name == "oracle":
@@ -44,11 +44,11 @@ def make_generator(name: str, checkpoint=None, ort_provider: str = "cpu"):
         return OracleGenerator(checkpoint)
     if name == "torch":
         from .torch_backend import TorchGenerator
-        return TorchGenerator(checkpoint)
+        return TorchGenerator(checkpoint, threads)
     if name == "onnx":
         from .onnx_backend import OnnxGenerator
         try:
-            return OnnxGenerator(checkpoint, provider=ort_provider)
+            return OnnxGenerator(checkpoint, threads, provider=ort_provider)
         except RuntimeError as e:
             raise BackendUnavailable(str(e)) from None
     if name == "trt":

@@ -9,9 +9,9 @@ from .neural import NeuralBackend
 class TorchGenerator(NeuralBackend):
     name = "torch"
 
-    def __init__(self, checkpoint, threads: int = 2):
+    def __init__(self, checkpoint, threads: int | None = None):
         import torch
-        torch.set_num_threads(threads)
+        torch.set_num_threads(threads or 2)
         self.config, net, side = load_torch_net(checkpoint)
         self.net = TorchNet(net)
         self._init_common(checkpoint, side)
