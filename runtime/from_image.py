@@ -77,6 +77,9 @@ def scene_from_image(image, out, checkpoint) -> Path:
 def picture_frame(spec: SceneSpec, res: int) -> Frame:
     """The start frame of a picture scene (its files must match the model's resolution)."""
     rgb_path, depth_path = spec.start_frame.rgb, spec.start_frame.depth
+    for field, p in (("rgb", rgb_path), ("depth", depth_path)):    # a FIFO or a device would hang the reader
+        if not Path(p).is_file():
+            raise SpecError(f"{p}: start_frame.{field} is not a regular file")
     try:
         with Image.open(rgb_path) as im:           # the header first: a huge picture is refused unread
             if im.size != (res, res):

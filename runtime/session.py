@@ -114,11 +114,11 @@ class Session:
         switched = spec != self.spec
         try:
             if switched:
-                self.backend.start(spec, pose)      # another scene: start there, then take the saved state
+                self.backend.start(spec, pose, for_state=True)   # another scene: the saved state replaces all
             frame = self.backend.import_state(arrays, gen_meta)
         except Exception as e:
             if switched:
-                self.backend.start(self.spec, self.frame.pose)
+                self.backend.start(self.spec, self.frame.pose, for_state=True)
             self.backend.import_state(*before)      # put back exactly what was running
             raise SaveError(f"{path}: the generator state does not fit this model ({e.__class__.__name__}: {e})") \
                 from None
