@@ -133,6 +133,7 @@ class LoopCore:
         self.sent, self.shown = pub.frame.pose, pub.serial
         self.in_flight: list[tuple[int, np.ndarray]] = []   # (step id, action) sent and not yet generated
         self.paused, self.messages, self.ticks_sent = False, [], 0
+        self.carry, self.dropped = np.zeros(5), 0        # motion of ticks the model was too slow to take
         self.fps, self.tick_rate, self.step_ms = 0.0, 0.0, 0.0
         self._rate_t0, self._rate_n, self._hud, self._hud_t = None, 0, None, -1.0
 
@@ -157,9 +158,19 @@ class LoopCore:
                 left.append(cmd)
         due = (0 if self.paused else self.fixed.advance(frame_s)) + (1 if step_once else 0)
         for _ in range(due):
-            if self.worker.pending() >= MAX_IN_FLIGHT:
-                break                       # the model is behind: drop this tick instead of queueing it
-            a = self.replay.next_action() if self.replay else self.mapper.tick_action(self.state)
+            if self.replay is not None:
+                if self.worker.pending() >= MAX_IN_FLIGHT:
+                    break                   # a replay keeps every action: wait instead of dropping
+                a = self.replay.next_action()
+            else:
+                a = self.mapper.tick_action(self.state) + self.carry
+                if self.worker.pending() >= MAX_IN_FLIGHT:
+                    # the model is behind: this tick is not queued, but its motion goes into the next one sent,
+                    # so the player walks and turns at true speed (within the trained range) on a slow host
+                    self.carry = a
+                    self.dropped += 1
+                    continue
+                self.carry = np.zeros(5)
             a = self.cfg.clamp_action(a)
             self.ticks_sent += 1
             self.in_flight.append((self.ticks_sent, a))
@@ -196,8 +207,12 @@ class LoopCore:
         view = self.view()
         if self.hud_on and now - self._hud_t >= 0.25:       # text changes four times a second, not every frame
             backend = self.worker.session.backend
+            slow = []
+            if not self.paused and self._rate_t0 is not None and 0 < self.tick_rate < 0.85 * self.cfg.tick_hz:
+                slow = [f"generator behind: {self.tick_rate:.0f} of {self.cfg.tick_hz:g} ticks/s; each tick "
+                        f"carries the motion of those it missed"]
             self._hud = hud_lines(backend.name, self.fps, self.tick_rate, self.step_ms, view, keyframes(backend),
-                                  self.messages)
+                                  slow + self.messages)
             self._hud_t = now
         hud = self._hud if self.hud_on else None
         if not self.display.changed(view, size, hud) and only_if_changed:

@@ -1,4 +1,5 @@
 """Headless end to end: scripted ticks, determinism, save/load continuity, refused saves that change nothing."""
+import math
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from worldgen.procedural.trajectories import random_walk
 from worldgen.procedural.world import World
 
 SPEC = biome_default("village", seed=1)
+SPEC_START = World(SPEC).spawn_pose()
 TINY = ModelConfig(res=64, channels=(8, 16, 16))
 
 
@@ -145,3 +147,33 @@ def test_a_generator_fault_goes_back_to_the_last_good_state(tiny_checkpoint, tmp
     assert session.tick == len(acts)
     session.close()
     assert len(session.recorded) == 2               # the recording starts a new segment where it went back
+
+
+def test_ticks_the_model_misses_still_move_the_player(gl_ctx):
+    """A model too slow for every tick: the ticks not sent carry their motion into the next one sent, so the
+    player covers the same ground in the same time, and the HUD says the tick rate fell."""
+    from runtime.bench import _StillWorker, _core
+    from worldgen.procedural.render import make_current
+
+    class SlowWorker(_StillWorker):
+        calls = 0
+
+        def pending(self):                       # busy for every other tick
+            self.calls += 1
+            return 2 if self.calls % 2 == 0 else 0
+
+    results = {}
+    for worker_kind in (_StillWorker, SlowWorker):
+        session = Session("oracle", None, SPEC)
+        make_current(gl_ctx)
+        core, state, _ = _core(worker_kind(session), gl_ctx, (128, 128))
+        state.press("forward")
+        t = 0.0
+        for _ in range(60):                      # one second of display frames at 60 Hz
+            t += 1 / 60
+            core.update(1 / 60, t)
+        results[worker_kind.__name__] = (core.sent, core.dropped)
+    fast, slow = results["_StillWorker"], results["SlowWorker"]
+    assert fast[1] == 0 and slow[1] > 10                       # ticks were missed...
+    dist = lambda p: math.hypot(p.x - SPEC_START.x, p.z - SPEC_START.z)  # noqa: E731
+    assert dist(slow[0]) == pytest.approx(dist(fast[0]), rel=0.05)   # ...but not the ground they cover
