@@ -224,3 +224,31 @@ def bench_busy(backends, checkpoint, spec, actions, seconds: float = 30.0, show=
                  f"   p90 {row['tick_p90_ms']:6.1f} ms   ({why})")
             rows.append(row)
     return rows
+
+
+def _rss_mb() -> float:
+    import resource
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2 ** 20
+
+
+def bench_soak(make_session, ticks: int, actions, progress=None) -> dict:
+    """`ticks` generator steps in a row (no display): resident memory at a tenth of the way (the spatial
+    memory is full by then: it holds at most memory_size keyframes) and at the end, and frames with NaN."""
+    session = make_session()
+    warm_at, warm_mb, nan_frames, ms = max(1, ticks // 10), None, 0, []
+    for i in range(ticks):
+        t0 = time.perf_counter()
+        f = session.step(actions[i % len(actions)])
+        ms.append((time.perf_counter() - t0) * 1000)
+        if not (np.isfinite(f.depth).all() and np.isfinite(f.pose.as_array()).all()):
+            nan_frames += 1
+        if i + 1 == warm_at:
+            warm_mb = _rss_mb()
+        if progress:
+            progress()
+    end_mb = _rss_mb()
+    session.close()
+    return {"ticks": ticks, "rss_mb_at_tenth": warm_mb, "rss_mb_end": end_mb,
+            "growth": (end_mb - warm_mb) / warm_mb, "nan_frames": nan_frames,
+            "step_p50_ms": float(np.percentile(ms, 50)), "step_p90_ms": float(np.percentile(ms, 90))}

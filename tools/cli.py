@@ -229,6 +229,28 @@ def cmd_bench_busy(args):
     return 0
 
 
+def cmd_bench_soak(args):
+    from tqdm import tqdm
+    from runtime.bench import bench_soak
+    from runtime.cores import generator_threads
+    from runtime.session import Session
+    from worldgen.procedural.noise import seed_rng
+    from worldgen.procedural.trajectories import random_walk
+    from worldgen.procedural.world import World
+    spec = _scene(args.scene)
+    world = World(spec)
+    walk = [a.as_array() for a in random_walk(world, world.spawn_pose(), 3000, seed_rng(5)).actions]
+    threads, why = generator_threads(display=False)
+    print(f"{args.ticks} ticks of the {args.backend} generator in '{spec.name}' ({why})")
+    with tqdm(total=args.ticks, unit="tick", desc="soak", disable=args.quiet) as bar:
+        r = bench_soak(lambda: Session(args.backend, args.checkpoint, spec, threads=threads), args.ticks,
+                       walk, bar.update)
+    print(f"resident memory {r['rss_mb_at_tenth']:.0f} MB at tick {args.ticks // 10}, {r['rss_mb_end']:.0f} MB at "
+          f"the end: growth {100 * r['growth']:+.1f}% (target under 5%); {r['nan_frames']} frame(s) with NaN; "
+          f"step p50 {r['step_p50_ms']:.1f} ms, p90 {r['step_p90_ms']:.1f} ms")
+    return 0 if r["growth"] < 0.05 and r["nan_frames"] == 0 else 1
+
+
 def cmd_bench_loop(args):
     from runtime.bench import loop_cost, turn_latency
     from runtime.session import Session
@@ -575,6 +597,13 @@ def build_parser() -> argparse.ArgumentParser:
     bb.add_argument("--scene", help="scene file or bundled name (default: default)")
     bb.add_argument("--seconds", type=_float_in(0, 3600), default=30.0, help="seconds a case (default 30)")
     bb.set_defaults(func=cmd_bench_busy)
+    bk = b.add_parser("soak", help="many ticks in a row: memory growth and NaN frames (status 1 past 5%% or any NaN)")
+    bk.add_argument("--backend", default="onnx", choices=["onnx", "torch", "oracle"])
+    bk.add_argument("--checkpoint", type=_checkpoint, default=str(BUNDLED))
+    bk.add_argument("--scene", help="scene file or bundled name (default: default)")
+    bk.add_argument("--ticks", type=_int_in(10, 10_000_000), default=100_000)
+    bk.add_argument("--quiet", action="store_true")
+    bk.set_defaults(func=cmd_bench_soak)
     bl = b.add_parser("loop", help="the loop's own cost per frame, and turn latency with and without reprojection")
     bl.add_argument("--backend", default="torch", choices=["oracle", "torch", "onnx"])
     bl.add_argument("--checkpoint", type=_checkpoint, help="default: the bundled model")

@@ -177,3 +177,43 @@ def test_ticks_the_model_misses_still_move_the_player(gl_ctx):
     assert fast[1] == 0 and slow[1] > 10                       # ticks were missed...
     dist = lambda p: math.hypot(p.x - SPEC_START.x, p.z - SPEC_START.z)  # noqa: E731
     assert dist(slow[0]) == pytest.approx(dist(fast[0]), rel=0.05)   # ...but not the ground they cover
+
+
+def test_a_stalled_or_failing_generator_never_stalls_the_display(gl_ctx):
+    """The generator stalls 500 ms on one tick and raises on another: the loop's frames stay short, and the
+    fault reaches the HUD's messages."""
+    import time as _time
+    from runtime.bench import _core
+    from runtime.worker import GeneratorWorker
+    from worldgen.procedural.render import make_current
+
+    class Moody(Session):
+        n = 0
+
+        def step(self, action):
+            self.n += 1
+            if self.n == 5:
+                _time.sleep(0.5)
+            if self.n == 12:
+                raise RuntimeError("the network fell over")
+            return super().step(action)
+
+    worker = GeneratorWorker(lambda: Moody("oracle", None, SPEC))
+    worker.start()
+    worker.ready.wait(60)
+    make_current(gl_ctx)
+    core, state, target = _core(worker, gl_ctx, (128, 128))
+    state.press("forward")
+    longest, messages, t_end = 0.0, [], _time.perf_counter() + 2.0
+    while _time.perf_counter() < t_end:
+        t0 = _time.perf_counter()
+        core.update(1 / 60, t0)
+        core.draw(target, (128, 128), t0)
+        messages += core.messages
+        longest = max(longest, _time.perf_counter() - t0)
+        _time.sleep(max(0.0, 1 / 60 - (_time.perf_counter() - t0)))
+    worker.send("stop")
+    worker.join(10)
+    assert longest < 0.2                                    # the 500 ms stall never reached the display
+    assert any("fell over" in m for m in messages)
+    assert worker.session.tick > 20                        # and the game went on after both
