@@ -78,3 +78,13 @@ def test_the_untrained_network_passes_the_warp_through():
         out = net(torch.randn(2, 24, 64, 64), torch.randn(2, 5))
     assert out.shape == (2, 4, 64, 64) and float(out.abs().max()) == 0.0
     assert np.isfinite(out.numpy()).all()
+
+
+def test_nan_weights_are_refused(tmp_path):
+    import numpy as np
+    import pytest
+    from worldgen.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    from worldgen.model.config import ModelConfig
+    save_checkpoint(tmp_path / "m", {"w": np.array([1.0, np.nan], np.float32)}, ModelConfig(), {})
+    with pytest.raises(CheckpointError, match="tensor w holds NaN"):
+        load_checkpoint(tmp_path / "m")

@@ -154,3 +154,19 @@ def test_a_step_settles_unless_told_not_to_as_training_rollouts_are(village_rend
     room = base < 200
     assert ((frames[False] - base)[room] >= 50).all()      # every pixel corrected
     assert np.mean(frames[True] == base) > 0.5             # most pixels keep the warp's colour
+
+
+def test_a_state_beyond_the_memory_cap_or_with_nan_is_refused(village_renderer):
+    gen = NeuralGenerator(SMALL, zero_net)
+    p = village_renderer.world.spawn_pose()
+    gen.start(frame_at(village_renderer, p))
+    arrays, meta = gen.export_state()
+    n, r = SMALL.memory_size + 1, SMALL.res
+    big = dict(arrays, memory_rgb=np.zeros((n, r, r, 3), np.uint8), memory_depth=np.ones((n, r, r), np.float32),
+               memory_pose=np.zeros((n, 5)), memory_tick=np.zeros(n, np.int64))
+    with pytest.raises(ValueError, match="more than the model keeps"):
+        gen.restore_state(big, meta)
+    bad = dict(arrays, prev_depth=np.full((r, r), np.nan, np.float32))
+    with pytest.raises(ValueError, match="field prev_depth"):
+        gen.restore_state(bad, meta)
+    gen.restore_state(arrays, meta)                    # the sound state still goes in

@@ -70,6 +70,9 @@ def load_checkpoint(path) -> tuple[ModelConfig, dict[str, np.ndarray], dict]:
         tensors = load(wpath.read_bytes())
     except Exception as e:  # safetensors raises its own error types
         raise CheckpointError(f"{wpath}: not a safetensors file ({e})") from None
+    for k, v in tensors.items():
+        if v.dtype.kind == "f" and not np.isfinite(v).all():
+            raise CheckpointError(f"{wpath}: tensor {k} holds NaN or Inf: the network would draw nothing")
     return cfg, tensors, side
 
 

@@ -153,6 +153,11 @@ class GeneratorState:
                 raise ValueError(f"field {k}: expected shape {shape}, got "
                                  f"{arrays[k].shape if k in arrays else 'nothing'}")
         n = len(arrays.get("memory_pose", []))
+        if n > self.cfg.memory_size:
+            raise ValueError(f"field memory_pose: {n} keyframes, more than the model keeps ({self.cfg.memory_size})")
+        for k in ("prev_depth", "memory_depth", "memory_pose", "exemplar_depth"):
+            if k in arrays and (arrays[k].dtype.kind != "f" or not np.isfinite(arrays[k]).all()):
+                raise ValueError(f"field {k}: holds NaN or Inf, or is not a float array")
         for k, shape in {"memory_rgb": (n, r, r, 3), "memory_depth": (n, r, r), "memory_tick": (n,)}.items():
             if k not in arrays or arrays[k].shape != shape:
                 raise ValueError(f"field {k}: expected shape {shape}")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import atomic_write_text, read_toml, sha256_file
+from ..files import atomic_write_text, clean_stale_temps, read_toml, sha256_file
 from ..poses import Frame, Pose
 from ..procedural.dataset import DatasetConfig, generate, load_shard
 from ..errors import FileRefused
@@ -434,6 +434,7 @@ def train(cfg: TrainConfig, show_progress: bool = True, start_from=None, device:
     torch.manual_seed(cfg.seed)                       # the same initial weights on every rank
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(out_dir)                # checkpoints a killed run left half-written
     if device != "cpu" and not (device.startswith("cuda") and torch.cuda.is_available()):
         raise ValueError(f"device {device!r}: this torch has no such device (cuda available: "
                          f"{torch.cuda.is_available()})")

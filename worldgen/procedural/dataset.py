@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import FileRefused
 from ..actionlog import ActionLog, write_action_log
-from ..files import atomic_write_text, read_json, read_npz, replacing, sha256_file
+from ..files import atomic_write_text, clean_stale_temps, read_json, read_npz, replacing, sha256_file
 from ..poses import Action, Intrinsics, Pose, apply_action
 from .noise import hash_ints, seed_rng
 from .spec import BIOMES, SceneSpec, biome_default, inside_folder, spec_from_toml
@@ -276,6 +276,7 @@ def generate(cfg: DatasetConfig, out_dir, shard: str | None = None, workers: int
     from tqdm import tqdm
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(out_dir)                # shards a killed run left half-written
     mpath = out_dir / "manifest.json"
     if mpath.exists():
         old = json.loads(mpath.read_text()).get("config")
