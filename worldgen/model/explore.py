@@ -158,6 +158,7 @@ class PathSamples:
     alt_rgb: np.ndarray          # the true frame half a sample later: the truth at other poses
     unseen: np.ndarray           # (N, H, W) bool
     start_rgb: np.ndarray        # (H, W, 3)
+    alt_unseen: np.ndarray = None  # (N, H, W) bool: the never-seen mask at the alt frames' own poses
     sheet: dict = field(default_factory=dict)   # tick -> (true, generated)
     distance_m: float = 0.0
     turned_rad: float = 0.0
@@ -191,7 +192,7 @@ def run_path(make_generator, cfg: ModelConfig, log: ActionLog, renderer, name: s
                     gen_frames[t] = f
             if t == 0:
                 start = [(depth[0].copy(), poses[0])]
-            if t in want:
+            if t in want or t - half in want:      # the alt frames get their own mask (the truth at its pose)
                 got[t] = (rgb[i].copy(), depth[i].copy(), never_seen(cam, depth[i], poses[t], start, sky_m))
             elif t in keep:
                 got[t] = (rgb[i].copy(), depth[i].copy(), None)
@@ -199,7 +200,7 @@ def run_path(make_generator, cfg: ModelConfig, log: ActionLog, renderer, name: s
                     np.stack([gen_frames[t].rgb for t in want]), np.stack([gen_frames[t].depth for t in want]),
                     np.stack([got[t][0] for t in want]), np.stack([got[t][1] for t in want]),
                     np.stack([got[t + half][0] for t in want]), np.stack([got[t][2] for t in want]),
-                    got[0][0])
+                    got[0][0], np.stack([got[t + half][2] for t in want]))
     s.sheet = {t: (got[t][0], gen_frames[t].rgb) for t in sorted({t for t in SHEET_TICKS if t <= last} | {last})}
     s.distance_m = float(sum(math.hypot(b.x - a.x, b.z - a.z) for a, b in zip(poses, poses[1:])))
     s.turned_rad = float(sum(abs(math.remainder(b.yaw - a.yaw, 2 * math.pi)) for a, b in zip(poses, poses[1:])))
@@ -239,21 +240,25 @@ def _ratio(a, b):
 
 
 def c2st_block(true, other: dict, test, masks, scale: int, steps: tuple = (600, 2000)) -> dict:
-    """C2ST of true against each of `other` (name -> frames) at one scale (1: full; 4: area-averaged 4x)."""
+    """C2ST of true (under `masks`) against each of `other` (name -> (frames, their masks)) at one scale (1:
+    full; 4: area-averaged 4x)."""
     def prep(x):
         return x if scale == 1 else realism.area_down(x.astype(np.float32), scale)
-    m = None if masks is None else (masks if scale == 1 else realism.area_down(masks.astype(np.float32), scale) > 0.5)
+
+    def prep_mask(m):
+        return None if m is None else (m if scale == 1 else realism.area_down(m.astype(np.float32), scale) > 0.5)
     t = prep(true)
     # small frames need more steps to learn a slight blur (1000 quarter-scale frames a side: 0.51 after 6
     # epochs, 0.62 after 40); at full scale 168 frames a side and 60 steps learnt nothing (0.5 against blur)
-    return {k: realism.c2st(t, prep(v), test, min_steps=steps[scale != 1], epochs=6 if steps[0] >= 600 else 1, masks=m)
-            for k, v in other.items()}
+    return {k: realism.c2st(t, prep(v), test, min_steps=steps[scale != 1], epochs=6 if steps[0] >= 600 else 1,
+                            masks=prep_mask(masks), masks_b=prep_mask(mv))
+            for k, (v, mv) in other.items()}
 
 
 def measure(samples: list[PathSamples], show=print, c2st_steps: tuple = (600, 2000)) -> dict:
     """The pooled report: whole frames and never-seen pixels, each figure beside the truth's."""
     cat = {k: np.concatenate([getattr(s, k) for s in samples]) for k in
-           ("gen_rgb", "gen_depth", "true_rgb", "true_depth", "alt_rgb", "unseen")}
+           ("gen_rgb", "gen_depth", "true_rgb", "true_depth", "alt_rgb", "unseen", "alt_unseen")}
     starts = np.concatenate([np.repeat(s.start_rgb[None], len(s.ticks), 0) for s in samples])
     frac = cat["unseen"].mean(axis=(1, 2))
     out = {"frames": int(len(frac)), "never_seen_share": float(frac.mean())}
@@ -261,13 +266,17 @@ def measure(samples: list[PathSamples], show=print, c2st_steps: tuple = (600, 20
                                  ("never_seen", [s.unseen.mean(axis=(1, 2)) >= MIN_NEVER_SEEN for s in samples])):
         idx, test = _split(samples, eligible_all)
         masks = None if region == "whole" else cat["unseen"][idx]
+        alt_masks = None if region == "whole" else cat["alt_unseen"][idx]
         row: dict = {"frames_c2st": int(len(idx))}
         if len(idx):
             true, alt, gen = cat["true_rgb"][idx], cat["alt_rgb"][idx], cat["gen_rgb"][idx]
-            blur = realism.gaussian_blur(alt, BLUR_SIGMA_PX)
+            blur = realism.gaussian_blur(true, BLUR_SIGMA_PX)     # the same frames: only the blur tells
             for scale, name in ((1, "full"), (4, "quarter")):
                 show(f"explore: C2ST {region}, {name} scale ({len(idx)} frames a side)")
-                r = c2st_block(true, {"generated": gen, "true": alt, "blurred": blur}, test, masks, scale, c2st_steps)
+                # every set under its own frames' mask: the truth at other poses under the mask of those poses
+                # (under the first poses' mask, what the mask cut out of them told them apart: 0.655)
+                r = c2st_block(true, {"generated": (gen, masks), "true": (alt, alt_masks), "blurred": (blur, masks)},
+                               test, masks, scale, c2st_steps)
                 row[f"c2st_{name}"] = r["generated"]
                 row[f"c2st_{name}_true_vs_true"] = r["true"]
                 row[f"c2st_{name}_true_vs_blurred"] = r["blurred"]
@@ -275,9 +284,10 @@ def measure(samples: list[PathSamples], show=print, c2st_steps: tuple = (600, 20
                 row[f"c2st_{name}_calibrated"] = not weak and r["true"] is not None and abs(r["true"] - 0.5) < 0.1
         sel = np.concatenate([e for e in eligible_all])
         m = None if region == "whole" else cat["unseen"][sel]
+        ma = None if region == "whole" else cat["alt_unseen"][sel]
         g, t, a = cat["gen_rgb"][sel], cat["true_rgb"][sel], cat["alt_rgb"][sel]
         if len(g) >= 2:
-            fg, ft, fa = (realism.random_features(x, m) for x in (g, t, a))
+            fg, ft, fa = realism.random_features(g, m), realism.random_features(t, m), realism.random_features(a, ma)
             row["frechet"] = realism.frechet_distance(fg, fa)
             row["frechet_true_vs_true"] = realism.frechet_distance(ft, fa)
         row["top_octave_ratio"] = _ratio(realism.top_octave_power(g, m), realism.top_octave_power(t, m))
@@ -313,7 +323,8 @@ def _copy(frames, starts, masks):
 
 
 SAMPLES_FORMAT = "worldloop.explore_samples"
-_SAMPLE_ARRAYS = ("gen_rgb", "gen_depth", "true_rgb", "true_depth", "alt_rgb", "unseen", "start_rgb")
+_SAMPLE_ARRAYS = ("gen_rgb", "gen_depth", "true_rgb", "true_depth", "alt_rgb", "unseen", "start_rgb", "alt_unseen")
+SAMPLES_VERSION = 2     # 2: alt_unseen
 
 
 def save_samples(s: PathSamples, path: Path, key: dict) -> None:
@@ -322,7 +333,7 @@ def save_samples(s: PathSamples, path: Path, key: dict) -> None:
     from ..files import atomic_write_bytes
     import io
     ticks = sorted(s.sheet)
-    head = {"format": SAMPLES_FORMAT, "version": 1, "key": key, "name": s.name, "kind": s.kind, "biome": s.biome,
+    head = {"format": SAMPLES_FORMAT, "version": SAMPLES_VERSION, "key": key, "name": s.name, "kind": s.kind, "biome": s.biome,
             "ticks": [int(t) for t in s.ticks], "sheet_ticks": [int(t) for t in ticks],
             "distance_m": s.distance_m, "turned_rad": s.turned_rad}
     arrays = {k: getattr(s, k) for k in _SAMPLE_ARRAYS}
@@ -342,8 +353,10 @@ def load_samples(path: Path, key: dict) -> PathSamples | None:
     try:
         with np.load(path, allow_pickle=False) as z:
             head = json.loads(bytes(z["header"]).decode())
-            if head.get("format") != SAMPLES_FORMAT or head.get("version") != 1:
-                raise ValueError(f"not a {SAMPLES_FORMAT} version 1")
+            if head.get("format") != SAMPLES_FORMAT:
+                raise ValueError(f"not a {SAMPLES_FORMAT}")
+            if head.get("version") != SAMPLES_VERSION:
+                return None                    # made by an older suite: generated again
             if head["key"] != key:
                 return None
             arrays = {k: z[k] for k in _SAMPLE_ARRAYS}

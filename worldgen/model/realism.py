@@ -58,25 +58,26 @@ def _classifier(channels: int, res: int):
 
 
 def c2st(a: np.ndarray, b: np.ndarray, test: np.ndarray, seed: int = 0, epochs: int = 6, min_steps: int = 0,
-         masks: np.ndarray | None = None) -> float | None:
+         masks: np.ndarray | None = None, masks_b: np.ndarray | None = None) -> float | None:
     """Held-out accuracy of a CNN trained to tell a (label 0) from b (label 1); None with too few samples.
 
     a, b: (N, H, W, 3) uint8 (or float in [0, 255]) at the same N poses; test: (N,) bool, the held-out ones (the caller splits by
     frame and balances biomes); masks: (N, H, W) bool, pixels outside are zeroed in both sets, so the mask's
-    shape says nothing about the label.
+    shape says nothing about the label; masks_b: b's own masks where b's frames are at other poses than a's
+    (default: `masks`).
     """
     import torch
     if len(a) != len(b) or test.sum() < 8 or (~test).sum() < 8:
         return None
     torch.manual_seed(seed)
 
-    def tensor(x):
+    def tensor(x, m):
         t = torch.from_numpy(x.astype(np.float32) / 127.5 - 1.0).permute(0, 3, 1, 2)   # (N, 3, H, W) in [-1, 1]
-        if masks is not None:
-            t = t * torch.from_numpy(masks[:, None].astype(np.float32))
+        if m is not None:
+            t = t * torch.from_numpy(m[:, None].astype(np.float32))
         return t
 
-    xa, xb = tensor(a), tensor(b)
+    xa, xb = tensor(a, masks), tensor(b, masks if masks_b is None else masks_b)
     x_tr = torch.cat([xa[~test], xb[~test]])
     y_tr = torch.cat([torch.zeros(int((~test).sum())), torch.ones(int((~test).sum()))])
     net = _classifier(3, a.shape[1])
