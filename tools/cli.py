@@ -126,6 +126,7 @@ def cmd_bench_step(args):
     from worldgen.procedural.render import GroundTruthRenderer
     from worldgen.procedural.trajectories import random_walk
     from worldgen.procedural.noise import seed_rng
+    _auto_threads(args)
     torch.set_num_threads(args.threads)
     cfg, net, _ = load_torch_net(args.checkpoint)
     spec = _scene(args.scene)
@@ -138,9 +139,9 @@ def cmd_bench_step(args):
     print(f"  prepare (warps, memory, inputs) {r['prepare_p50_ms']:.1f} ms, network {r['network_p50_ms']:.1f} ms, "
           f"finish {r['finish_p50_ms']:.1f} ms; {r['memory_keyframes']} keyframes in memory at the end")
     import os
-    if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
-        print("  note: OMP_WAIT_POLICY=PASSIVE is set; torch's threads sleep between ticks and the network runs "
-              "slower than it can (unset it for this benchmark)")
+    print(f"  OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}: "
+          + ("torch's threads sleep between ticks, as in play (they do not fight other work for the cores)"
+             if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE" else "torch's threads spin"))
 
 
 def cmd_play(args):
@@ -331,6 +332,15 @@ def cmd_fuzz(args):
     return 1 if rep["failures"] else 0
 
 
+def _auto_threads(args) -> int:
+    """--threads, or the cores free now (runtime/cores.py), said in a line."""
+    if args.threads is None:
+        from runtime.cores import generator_threads
+        args.threads, why = generator_threads(display=False)
+        print(why)
+    return args.threads
+
+
 def cmd_bench_generator(args):
     import os
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # torch's idle OpenMP threads would slow ONNX Runtime
@@ -343,7 +353,7 @@ def cmd_bench_generator(args):
     world = renderer.world
     traj = random_walk(world, world.spawn_pose(), args.steps + 10, seed_rng(spec.seed, 0x6E))
     rows = bench_generator(args.checkpoint, lambda cfg: renderer.render(traj.start, cfg.intrinsics), traj.actions,
-                           args.threads)
+                           _auto_threads(args))
     print(f"generator tick (geometry + memory + network), {args.threads} threads, {args.steps} ticks of a walk")
     print(f"{'res':>7} {'runtime':>7} {'p50 ms':>7} {'p90 ms':>7} {'net ms':>7} {'GMAC':>6} {'GMAC/s':>7}")
     for r in rows:
@@ -621,7 +631,8 @@ def build_parser() -> argparse.ArgumentParser:
         bx.add_argument("--checkpoint", type=_checkpoint, default=str(BUNDLED))
         bx.add_argument("--scene", help="scene file or bundled name (default: default)")
         bx.add_argument("--steps", type=COUNT, default=steps)
-        bx.add_argument("--threads", type=_int_in(1, 256), default=2)
+        bx.add_argument("--threads", type=_int_in(1, 256), default=None,
+                        help="network threads (default: the cores free now, as play chooses)")
         bx.set_defaults(func=func)
     return p
 
