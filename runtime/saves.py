@@ -55,7 +55,9 @@ def read_save(path, expect_model_id: str | None = None) -> tuple[dict, dict]:
     if "meta_json" not in z:
         raise SaveError(f"{path}: not a worldloop save (no meta_json)")
     text = str(z["meta_json"])
-    if "meta_sha256" in z and str(z["meta_sha256"]) != hashlib.sha256(text.encode()).hexdigest():
+    # (surrogatepass: a stranger's meta may hold code points UTF-8 cannot carry; then the digest differs)
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    if "meta_sha256" in z and str(z["meta_sha256"]) != digest:
         raise SaveError(f"{path}: field meta_json does not match meta_sha256 (file altered)")
     try:
         meta = json.loads(text)
