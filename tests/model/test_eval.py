@@ -76,7 +76,7 @@ def test_report_has_baselines_and_loops(suite, tmp_path):
     assert "target" in proc.stdout
 
 
-def test_nan_fails_the_run(suite, tmp_path):
+def test_nan_weights_are_refused_before_the_run(suite, tmp_path):
     ck = checkpoint(tmp_path, nan=True)
     proc = run_eval("--checkpoint", str(ck), "--paths", str(next(suite.glob("06_loop16_*.ndjson"))), "--quiet")
-    assert proc.returncode == 1 and "NaN" in proc.stderr
+    assert proc.returncode == 2 and "holds NaN" in proc.stderr and "Traceback" not in proc.stderr
