@@ -99,6 +99,9 @@ class Display:
         The sharpening is done at the frame's resolution while reprojecting, so the upscale to the window is one
         bilinear tap per window pixel: on a CPU rasteriser (Mesa llvmpipe) the window's pixels cost the most."""
         ctx = self.ctx
+        # a renderer sharing this context (the scene editor's) leaves depth testing on: the window's depth buffer
+        # is never cleared under the picture, so the HUD failed the test there and showed only over the bars
+        ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         # 1. the newest frame, sharpened and reprojected to the view pose, at the internal resolution
         self.internal.use()
         ctx.disable(moderngl.BLEND)

@@ -86,3 +86,28 @@ def test_play_settings_letterbox_a_wide_window_and_still_match_the_true_view(gl_
     picture = picture.reshape(CFG.res, 2, CFG.res, 2, 3).mean((1, 3))      # back to the frame's size
     truth = renderer.render(pose, CFG.intrinsics).rgb
     assert psnr(picture, truth) >= 30.0
+
+
+def test_the_hud_shows_over_the_picture_when_a_renderer_shares_the_context(gl_ctx):
+    """The scene editor renders the ground truth in the display's own context, which leaves depth testing on;
+    the HUD's box must still darken the picture under it (it once showed only over the letterbox bars)."""
+    import moderngl
+    make_current(gl_ctx)
+    r = GroundTruthRenderer(biome_default("snow", seed=2), ctx=gl_ctx)
+    frame = r.render(r.world.spawn_pose(), CFG.intrinsics)         # leaves DEPTH_TEST enabled
+    display = Display(gl_ctx, CFG, internal_scale=1)
+    size = (320, 256)
+    target = gl_ctx.framebuffer(color_attachments=[gl_ctx.texture(size, 3)],
+                                depth_attachment=gl_ctx.depth_renderbuffer(size))
+    target.clear(depth=0.0)                                          # a depth buffer nobody cleared under the picture
+    gl_ctx.enable(moderngl.DEPTH_TEST)
+    display.show(frame)
+    display.draw(frame.pose, target, size, None)
+    plain = read_framebuffer(target, size).astype(float)
+    gl_ctx.enable(moderngl.DEPTH_TEST)
+    display.invalidate()
+    display.draw(frame.pose, target, size, ["a line of help text that is long enough to reach the picture"])
+    hud = read_framebuffer(target, size).astype(float)
+    x0 = (size[0] - size[1]) // 2 + 4                                # inside the picture, under the HUD's box
+    assert hud[10:20, x0:x0 + 40].mean() < plain[10:20, x0:x0 + 40].mean() - 30
+    r.release()
