@@ -83,7 +83,8 @@ def run_headless(session, ticks: int, actions=None, video=None, size=(512, 512),
                 raise
             print(f"worldloop: {e}", file=sys.stderr)
             frame = session.frame
-        gen_ms = 0.9 * gen_ms + 0.1 * (time.perf_counter() - t0) * 1000 if gen_ms else (time.perf_counter() - t0) * 1000
+        step_ms = (time.perf_counter() - t0) * 1000
+        gen_ms = 0.9 * gen_ms + 0.1 * step_ms if gen_ms else step_ms
         make_current(ctx)     # the backend may have made its own context current
         display.show(frame)
         now = time.perf_counter()                 # what the run achieves: frames drawn per second of wall time

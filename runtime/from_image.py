@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from worldgen.files import atomic_write_bytes
+from worldgen.files import atomic_write_bytes, npy_header
 from worldgen.model.geometry import SKY_DEPTH_M
 from worldgen.poses import Frame, Pose
 from worldgen.procedural.authoring import save_scene
@@ -102,9 +102,7 @@ def read_npy(path, shape: tuple, field: str) -> np.ndarray:
     """A .npy array of exactly `shape` and a float dtype, its header checked before the data is read."""
     try:
         with open(path, "rb") as f:
-            fmt = np.lib.format
-            major = fmt.read_magic(f)[0]
-            got, _, dtype = (fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0)(f)
+            got, dtype = npy_header(f)
             if tuple(got) != tuple(shape) or dtype.kind != "f" or dtype.itemsize > 8:
                 raise SpecError(f"{path}: {field} is {dtype} {tuple(got)}, expected float {tuple(shape)}")
             f.seek(0)

@@ -118,7 +118,7 @@ def _seed_files(root: Path) -> dict:
     d = folder("onnx")
     from trt_engines.export import export_onnx, read_sidecar
     from trt_engines.ort import check_session, make_session
-    onnx = export_onnx(root / "checkpoint" / "m.json", d / "m.onnx")
+    export_onnx(root / "checkpoint" / "m.json", d / "m.onnx")
 
     def load_onnx(d):
         read_sidecar(d / "m.onnx")

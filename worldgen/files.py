@@ -175,14 +175,20 @@ def read_npz(path, error: type[Exception], max_entry_bytes: int, keys=None, max_
         raise error(f"{path}: unreadable (truncated or not this kind of file): {e.__class__.__name__}") from None
 
 
+def npy_header(f) -> tuple:
+    """(shape, dtype) from the header of the .npy file open in `f` (binary), no data read."""
+    import numpy as np
+    fmt = np.lib.format
+    major = fmt.read_magic(f)[0]
+    shape, _, dtype = (fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0)(f)
+    return shape, dtype
+
+
 def _check_npy_header(z, info, path: Path, error) -> None:
     """An array entry's header may not promise more data than the entry holds (numpy would allocate it all
     before finding out), nor an object dtype."""
-    import numpy as np
-    fmt = np.lib.format
     with z.open(info) as f:
-        major = fmt.read_magic(f)[0]
-        shape, _, dtype = (fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0)(f)
+        shape, dtype = npy_header(f)
     if dtype.hasobject:
         raise error(f"{path}: entry {info.filename} holds Python objects")
     n = 1
