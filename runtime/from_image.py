@@ -61,17 +61,24 @@ def scene_from_image(image, out, checkpoint) -> Path:
     rgb = load_picture(image, cfg.res)
     depth = predict_depth(TorchNet(net), cfg, rgb)
     out = Path(out)
-    png, npy = out.with_suffix(".start.png"), out.with_suffix(".depth.npy")
     out.parent.mkdir(parents=True, exist_ok=True)
+    spec = dataclasses.replace(biome_default("meadow"), name=out.stem,
+                               start_frame=write_start_files(Frame(rgb, depth, START_POSE), out))
+    return save_scene(spec, out)
+
+
+def write_start_files(frame: Frame, base) -> StartFrame:
+    """BASE.start.png and BASE.depth.npy (each written to a temporary name and renamed), named relative to
+    BASE's folder: the start frame beside the scene file or recording that names it."""
+    base = Path(base)
+    png, npy = base.with_suffix(".start.png"), base.with_suffix(".depth.npy")
     buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG")
+    Image.fromarray(frame.rgb).save(buf, format="PNG")
     atomic_write_bytes(png, buf.getvalue())
     buf = io.BytesIO()
-    np.save(buf, depth, allow_pickle=False)
+    np.save(buf, frame.depth.astype(np.float32), allow_pickle=False)
     atomic_write_bytes(npy, buf.getvalue())
-    spec = dataclasses.replace(biome_default("meadow"), name=out.stem,
-                               start_frame=StartFrame(rgb=png.name, depth=npy.name))
-    return save_scene(spec, out)
+    return StartFrame(rgb=png.name, depth=npy.name)
 
 
 def picture_frame(spec: SceneSpec, res: int) -> Frame:

@@ -3,7 +3,9 @@
 A save (.wlsave) is an uncompressed zip written by numpy (np.savez): the generator state's arrays under
 `gen.<name>`, and `meta_json`, a JSON document with the format, version, scene spec, model id and sha256,
 tick, pose, the generator state's own meta, and the sha256 of every array; `meta_sha256` holds the sha256 of
-`meta_json` itself (version 2), so an altered file is caught wherever it was altered. Before anything is read,
+`meta_json` itself (version 2), so an altered file is caught wherever it was altered. A scene made from a
+picture carries its start frame inside the save (`start.rgb`, `start.depth`); the scene in the meta names
+its files without a path. Before anything is read,
 every entry is checked: stored or deflated, not encrypted, no bigger than MAX_ENTRY_BYTES unpacked.
 The same save loads on every neural backend (torch, onnx, trt): the state is the model's, not the backend's.
 """
@@ -33,23 +35,29 @@ def _digest(a: np.ndarray) -> str:
 
 
 def write_save(path, scene: dict, model_id: str, model_sha256: str, backend: str, arrays: dict, gen_meta: dict,
-               extra: dict | None = None) -> Path:
+               extra: dict | None = None, start: dict | None = None) -> Path:
+    """start: a picture scene's start frame ({"rgb", "depth"}), carried inside the save (`start.<name>`
+    entries, their digests in the meta's `start_arrays`) so that the save needs no file beside it."""
     path = Path(path)
+    start = start or {}
     meta = {"format": FORMAT, "version": VERSION, "scene": scene, "model_id": model_id,
             "model_sha256": model_sha256, "saved_by_backend": backend, "generator": gen_meta,
             "tick": gen_meta.get("tick"), "pose": gen_meta.get("pose"),
             "arrays": {k: _digest(v) for k, v in arrays.items()}, **(extra or {})}
+    if start:
+        meta["start_arrays"] = {k: _digest(v) for k, v in start.items()}
     with replacing(path) as tmp, open(tmp, "wb") as f:
         text = json.dumps(meta)
         np.savez(f, meta_json=np.array(text), meta_sha256=np.array(hashlib.sha256(text.encode()).hexdigest()),
-                 **{f"gen.{k}": v for k, v in arrays.items()})
+                 **{f"gen.{k}": v for k, v in arrays.items()}, **{f"start.{k}": v for k, v in start.items()})
         f.flush()
         os.fsync(f.fileno())
     return path
 
 
-def read_save(path, expect_model_id: str | None = None) -> tuple[dict, dict]:
-    """(meta, arrays) of a save; SaveError if it is truncated, altered, newer, or for another model."""
+def read_save(path, expect_model_id: str | None = None, with_start: bool = False) -> tuple:
+    """(meta, arrays) of a save, and its start frame's arrays ({} for a procedural scene) if with_start;
+    SaveError if it is truncated, altered, newer, or for another model."""
     path = Path(path)
     z = read_npz(path, SaveError, MAX_ENTRY_BYTES)
     if "meta_json" not in z:
@@ -81,5 +89,10 @@ def read_save(path, expect_model_id: str | None = None) -> tuple[dict, dict]:
     digests = meta.get("arrays", {})
     if set(digests) != set(arrays) or any(_digest(arrays[k]) != d for k, d in digests.items()):
         raise SaveError(f"{path}: the generator state does not match its checksums (file altered)")
-    return meta, arrays
+    start = {k[6:]: v for k, v in z.items() if k.startswith("start.")}
+    digests = meta.get("start_arrays", {})
+    if not isinstance(digests, dict) or set(digests) != set(start) \
+            or any(_digest(start[k]) != d for k, d in digests.items()):
+        raise SaveError(f"{path}: field start_arrays does not match the start frame it carries (file altered)")
+    return (meta, arrays, start) if with_start else (meta, arrays)
 

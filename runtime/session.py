@@ -29,6 +29,10 @@ class Session:
         self.backend = make_generator(backend, checkpoint, ort_provider, threads)
         self.spec = spec
         self.frame: Frame = self.backend.start(spec, start_pose)
+        self.picture: Frame | None = None     # a picture scene's start frame, kept (or taken from a save)
+        if spec.from_picture:
+            from .from_image import picture_frame
+            self.picture = picture_frame(spec, self.config.res)
         self.start_pose = self.frame.pose
         self.tick = 0
         self.last_save: Path | None = None
@@ -49,8 +53,9 @@ class Session:
         if self._segment > 1:
             stem = out.with_suffix("") if out.suffix in (".ndjson", ".mp4") else out
             out = stem.with_name(f"{stem.name}-{self._segment}")
-        self.recorder = Recorder(out, self.spec.to_dict(), self.frame.pose, self.config.tick_hz, self.config.res,
-                                 {"backend": self.backend.name, "model_id": self.backend.model_id})
+        self.recorder = Recorder(out, self.spec.portable().to_dict(), self.frame.pose, self.config.tick_hz,
+                                 self.config.res, {"backend": self.backend.name, "model_id": self.backend.model_id},
+                                 picture=self.picture)
 
     def _next_segment(self) -> None:
         if self.recorder is not None:
@@ -89,16 +94,19 @@ class Session:
     def save(self, path) -> Path:
         arrays, meta = self.backend.export_state()
         meta = dict(meta, tick=self.tick, pose=list(self.frame.pose.as_array()))
-        self.last_save = write_save(path, self.spec.to_dict(), self.backend.model_id, self.backend.model_sha256,
-                                    self.backend.name, arrays, meta, {"start_pose": list(self.start_pose.as_array())})
+        start = {"rgb": self.picture.rgb, "depth": self.picture.depth} if self.picture is not None else None
+        self.last_save = write_save(path, self.spec.portable().to_dict(), self.backend.model_id,
+                                    self.backend.model_sha256, self.backend.name, arrays, meta,
+                                    {"start_pose": list(self.start_pose.as_array())}, start)
         return self.last_save
 
     def load(self, path) -> Frame:
         """Continue from a save. All or nothing: a save that is for another model, altered, newer, or fails
         to restore raises SaveError and leaves the session as it was."""
-        meta, arrays = read_save(path, expect_model_id=self.backend.model_id)
+        meta, arrays, start = read_save(path, expect_model_id=self.backend.model_id, with_start=True)
         try:
             spec = spec_from_dict(meta["scene"], f"{path}:scene")
+            picture = self._saved_picture(spec, start)
             pose = Pose.from_array(meta["pose"])
             tick, gen_meta = int(meta["tick"]), meta["generator"]
             start_pose = Pose.from_array(meta.get("start_pose", meta["pose"]))
@@ -111,7 +119,7 @@ class Session:
         except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise SaveError(f"{path}: field scene, pose, tick or generator is missing or wrong ({e})") from None
         before = self.backend.export_state()
-        switched = spec != self.spec
+        switched = spec != self.spec.portable() or not _same_picture(picture, self.picture)
         try:
             if switched:
                 self.backend.start(spec, pose, for_state=True)   # another scene: the saved state replaces all
@@ -122,14 +130,31 @@ class Session:
             self.backend.import_state(*before)      # put back exactly what was running
             raise SaveError(f"{path}: the generator state does not fit this model ({e.__class__.__name__}: {e})") \
                 from None
-        self.spec, self.frame, self.tick, self.start_pose, self.last_save = spec, frame, tick, start_pose, Path(path)
+        if switched:
+            self.spec, self.picture = spec, picture
+        self.frame, self.tick, self.start_pose, self.last_save = frame, tick, start_pose, Path(path)
         self._next_segment()
         if hasattr(self, "_good"):
             self._snapshot()
         return frame
 
+    def _saved_picture(self, spec: SceneSpec, start: dict) -> Frame | None:
+        """A picture scene's start frame as its save carries it, checked like the scene's own files."""
+        if not spec.from_picture:
+            return None
+        r = self.config.res
+        rgb, depth = start.get("rgb"), start.get("depth")
+        if rgb is None or depth is None:
+            raise ValueError("a scene made from a picture, but the save carries no start frame (start.rgb, "
+                             "start.depth)")
+        if rgb.dtype != np.uint8 or rgb.shape != (r, r, 3) or depth.dtype.kind != "f" or depth.shape != (r, r) \
+                or not (np.isfinite(depth).all() and (depth > 0).all()):
+            raise ValueError(f"start.rgb must be uint8 ({r}, {r}, 3) and start.depth positive float ({r}, {r})")
+        from .from_image import START_POSE
+        return Frame(rgb, depth.astype(np.float32), START_POSE)
+
     def reset(self) -> Frame:
-        self.frame = self.backend.start(self.spec, self.start_pose)
+        self.frame = self.backend.start(self.spec, self.start_pose, picture=self.picture)
         self.tick = 0
         self._next_segment()
         self._snapshot()
@@ -141,3 +166,9 @@ class Session:
             self.recorded.append(self.recorder.close())
             self.recorder = None
         return self.recorded[-1] if self.recorded else None
+
+
+def _same_picture(a: Frame | None, b: Frame | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return np.array_equal(a.rgb, b.rgb) and np.array_equal(a.depth, b.depth)

@@ -149,10 +149,10 @@ def cmd_play(args):
     from runtime.backends import select_backend
     from runtime.bindings import Bindings, load_bindings
     from runtime.session import Session
-    from worldgen.actionlog import read_action_log
+    from worldgen.actionlog import ActionLogError, read_action_log
     from worldgen.files import clean_stale_temps
     from worldgen.interrupts import stop_flag
-    from worldgen.procedural.spec import spec_from_dict
+    from worldgen.procedural.spec import resolve_start_frame, spec_from_dict
     if not args.headless and not has_display():
         print("worldloop: no display found (DISPLAY is not set). Run headless instead: "
               "worldloop play --headless --ticks 300 --video out/play.mp4", file=sys.stderr)
@@ -170,8 +170,9 @@ def cmd_play(args):
     spec, start, actions = _scene(args.scene), None, None
     if args.replay:
         log = read_action_log(args.replay)
-        spec, start, actions = spec_from_dict(log.scene, f"{args.replay}:scene"), log.start, \
-            [a.as_array() for a in log.actions]
+        spec = resolve_start_frame(spec_from_dict(log.scene, f"{args.replay}:scene"), Path(args.replay),
+                                   ActionLogError, "scene.start_frame")     # a picture scene's files lie beside it
+        start, actions = log.start, [a.as_array() for a in log.actions]
 
     def make_session():
         session = Session(backend, checkpoint, spec, record=args.record, load=args.load, start_pose=start,

@@ -23,17 +23,19 @@ class NeuralBackend:
         self.model_sha256 = sha256_file(paths(checkpoint)[0])
         self.gen = NeuralGenerator(self.config, self.net)
 
-    def start(self, spec: SceneSpec, pose: Pose | None = None, for_state: bool = False) -> Frame:
+    def start(self, spec: SceneSpec, pose: Pose | None = None, for_state: bool = False,
+              picture: Frame | None = None) -> Frame:
         """Render the start frame once (the only ground truth a neural backend ever sees), then generate.
-        A scene made from a picture starts from that picture instead. for_state: a state is imported next,
-        which replaces everything; start from a blank frame (nothing rendered, no file read)."""
+        A scene made from a picture starts from that picture instead (`picture`, or read from the scene's
+        files). for_state: a state is imported next, which replaces everything; start from a blank frame
+        (nothing rendered, no file read)."""
         if for_state:
             r = self.config.res
             return self.gen.start(Frame(np.zeros((r, r, 3), np.uint8), np.full((r, r), self.config.far_m, np.float32),
                                         pose or Pose(0.0, 0.0, 0.0, 0.0, 0.0)))
         if spec.from_picture:
             from ..from_image import picture_frame
-            return self.gen.start(picture_frame(spec, self.config.res))
+            return self.gen.start(picture if picture is not None else picture_frame(spec, self.config.res))
         ctx = moderngl.create_standalone_context(backend="egl")
         r = GroundTruthRenderer(spec, ctx=ctx)
         pose = pose or r.world.spawn_pose()

@@ -29,7 +29,8 @@ class OracleGenerator:
         self.pose: Pose | None = None
         self.tick = 0
 
-    def start(self, spec: SceneSpec, pose: Pose | None = None, for_state: bool = False) -> Frame:
+    def start(self, spec: SceneSpec, pose: Pose | None = None, for_state: bool = False,
+              picture: Frame | None = None) -> Frame:
         if spec.from_picture:
             from . import BackendUnavailable
             raise BackendUnavailable(f"scene '{spec.name}' starts from a picture: the oracle has no ground truth "

@@ -87,3 +87,84 @@ def test_a_start_frame_of_the_wrong_size_is_refused_from_its_header(tmp_path):
     np.save(tmp_path / "d.npy", np.full((64, 64), np.nan, np.float32))
     with pytest.raises(SpecError, match="NaN"):
         picture_frame(load_spec(tmp_path / "s.toml"), 64)
+
+
+def _picture_scene(tmp_path, checkpoint):
+    rng = np.random.default_rng(1)
+    photo = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    photo[:30] = (120, 170, 230)
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    return load_spec(scene_from_image(tmp_path / "photo.png", tmp_path / "scenes" / "p.toml", checkpoint))
+
+
+def test_a_save_carries_its_picture_and_no_path_of_this_machine(tmp_path, checkpoint):
+    import json
+    import shutil
+    from runtime.saves import read_save
+    spec = _picture_scene(tmp_path, checkpoint)
+    a = Session("torch", checkpoint, spec)
+    start = a.frame
+    for _ in range(3):
+        a.step(np.array([0.1, 0, 0, 0.02, 0]))
+    a.save(tmp_path / "p.wlsave")
+    meta, _, carried = read_save(tmp_path / "p.wlsave", with_start=True)
+    assert str(tmp_path) not in json.dumps(meta)                   # names only: no folder of this machine
+    assert meta["scene"]["start_frame"] == {"rgb": "p.start.png", "depth": "p.depth.npy"}
+    assert np.array_equal(carried["rgb"], start.rgb)
+    shutil.rmtree(tmp_path / "scenes")                             # the scene's files are gone: the save suffices
+    b = Session("torch", checkpoint, load_spec(scene_from_image(tmp_path / "photo.png", tmp_path / "q.toml",
+                                                                checkpoint)))
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "q.start.png")   # another picture there
+    b.load(tmp_path / "p.wlsave")
+    nxt = np.array([0.1, 0, 0, 0.02, 0])
+    assert np.array_equal(b.step(nxt).rgb, a.step(nxt).rgb)
+    assert np.array_equal(b.reset().rgb, start.rgb)               # the saved picture, not the file named q
+
+
+def test_a_save_whose_start_frame_was_altered_is_refused(tmp_path, checkpoint):
+    from runtime.saves import SaveError, read_save, write_save
+    spec = _picture_scene(tmp_path, checkpoint)
+    a = Session("torch", checkpoint, spec)
+    a.save(tmp_path / "p.wlsave")
+    meta, arrays, start = read_save(tmp_path / "p.wlsave", with_start=True)
+    start["rgb"] = start["rgb"] ^ 1
+    with np.load(tmp_path / "p.wlsave", allow_pickle=False) as z:
+        entries = {k: z[k] for k in z.files}
+    entries["start.rgb"] = start["rgb"]
+    with open(tmp_path / "bad.wlsave", "wb") as f:
+        np.savez(f, **entries)
+    with pytest.raises(SaveError, match="start_arrays"):
+        read_save(tmp_path / "bad.wlsave", with_start=True)
+    write_save(tmp_path / "none.wlsave", meta["scene"], meta["model_id"], meta["model_sha256"], "torch", arrays,
+               meta["generator"])                                  # a picture scene without its picture
+    with pytest.raises(SaveError, match="carries no start frame"):
+        a.load(tmp_path / "none.wlsave")
+
+
+def test_a_recording_keeps_its_picture_beside_it_and_replays_from_there(tmp_path, checkpoint):
+    import json
+    import shutil
+    spec = _picture_scene(tmp_path, checkpoint)
+    a = Session("torch", checkpoint, spec, record=tmp_path / "rec" / "walk")
+    actions = [np.array([0.1, 0, 0, 0.03 * (i % 3), 0]) for i in range(6)]
+    frames = [a.step(x).rgb for x in actions]
+    log_path, _ = a.close()
+    head = json.loads(log_path.read_text().splitlines()[0])
+    assert head["scene"]["start_frame"] == {"rgb": "walk.start.png", "depth": "walk.depth.npy"}
+    assert str(tmp_path) not in log_path.read_text()
+    shutil.rmtree(tmp_path / "scenes")
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(tmp_path / "rec", moved)                       # the folder travels as a whole
+    from worldgen.actionlog import read_action_log
+    from worldgen.procedural.spec import resolve_start_frame, spec_from_dict
+    from worldgen.actionlog import ActionLogError
+    log = read_action_log(moved / "walk.ndjson")
+    replay = resolve_start_frame(spec_from_dict(log.scene), moved / "walk.ndjson", ActionLogError, "scene.start_frame")
+    b = Session("torch", checkpoint, replay)
+    assert all(np.array_equal(b.step(x.as_array()).rgb, f) for x, f in zip(log.actions, frames))
+    head["scene"]["start_frame"]["rgb"] = "/etc/hostname"
+    lines = (moved / "walk.ndjson").read_text().splitlines()
+    (moved / "bad.ndjson").write_text("\n".join([json.dumps(head)] + lines[1:]) + "\n")
+    with pytest.raises(ActionLogError, match="scene.start_frame.rgb.*relative"):
+        resolve_start_frame(spec_from_dict(read_action_log(moved / "bad.ndjson").scene), moved / "bad.ndjson",
+                            ActionLogError, "scene.start_frame")

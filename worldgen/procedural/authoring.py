@@ -159,6 +159,9 @@ def capture(save_path, name: str | None = None) -> SceneSpec:
     from runtime.saves import read_save
     meta, _ = read_save(save_path)
     spec = spec_from_dict(meta["scene"], f"{save_path}:scene")
+    if spec.from_picture:
+        raise SpecError(f"{save_path}: scene '{spec.name}' starts from a picture, which has no world to move "
+                        f"the spawn in; capture works on procedural scenes")
     x, _, z, yaw, pitch = meta["pose"]
     spawn = dataclasses.replace(spec.spawn, x=float(x), z=float(z),
                                 yaw_deg=float(math.degrees(math.remainder(yaw, 2 * math.pi))),

@@ -115,6 +115,15 @@ class SceneSpec:
     def to_toml(self) -> str:
         return dict_to_toml(self.to_dict())
 
+    def portable(self) -> "SceneSpec":
+        """The spec as other files carry it (saves, recordings): a start frame's files by name only, never the
+        path where they lay on this machine (the file that carries them says where they are: beside it, or
+        inside it)."""
+        if not self.from_picture:
+            return self
+        return dataclasses.replace(self, start_frame=StartFrame(Path(self.start_frame.rgb).name,
+                                                                Path(self.start_frame.depth).name))
+
     def hash(self) -> str:
         """sha256 of the canonical JSON of this spec: equal specs make equal worlds."""
         blob = json.dumps(self.to_dict(), sort_keys=True).encode()
@@ -269,12 +278,16 @@ def load_spec(path) -> SceneSpec:
     """Read and validate a scene TOML file; a start frame's files are resolved next to it."""
     path = Path(path)
     data = read_toml(path, SpecError, "no such scene file")
-    spec = spec_from_dict(data, str(path))
-    if spec.from_picture:
-        sf = spec.start_frame
-        files = {k: str(inside_folder(path, f"start_frame.{k}", getattr(sf, k), SpecError)) for k in ("rgb", "depth")}
-        spec = dataclasses.replace(spec, start_frame=StartFrame(**files))
-    return spec
+    return resolve_start_frame(spec_from_dict(data, str(path)), path, SpecError)
+
+
+def resolve_start_frame(spec: SceneSpec, owner, error: type[Exception], field: str = "start_frame") -> SceneSpec:
+    """A picture scene's start frame files found beside `owner`, the file that names them (inside_folder)."""
+    if not spec.from_picture:
+        return spec
+    sf = spec.start_frame
+    files = {k: str(inside_folder(Path(owner), f"{field}.{k}", getattr(sf, k), error)) for k in ("rgb", "depth")}
+    return dataclasses.replace(spec, start_frame=StartFrame(**files))
 
 
 def inside_folder(owner: Path, field: str, name, error: type[Exception]) -> Path:
