@@ -247,3 +247,30 @@ def test_the_smooth_ground_is_no_outline(gl_ctx, flat_village):
         inner = np.all([padded[1 + dy:1 + dy + res, 1 + dx:1 + dx + res] for dy in (-1, 0, 1) for dx in (-1, 0, 1)], 0)
         assert inner.mean() > 0.3
         assert not (near_silhouettes(d) & inner).any()   # the ground's depth changes fast near the camera, smoothly
+
+
+def test_refined_depth_does_not_shrink_along_a_walk(gl_ctx):
+    """A chain of warps walking straight on, true depth only at the start: the splat's nearest-point depth
+    shrinks the ground's a little every tick (the generated world's depth halved on a 100 m trek), the
+    refined depth stays on the true surface."""
+    from worldgen.procedural.render import GroundTruthRenderer
+    from worldgen.procedural.spec import biome_default
+    r = GroundTruthRenderer(biome_default("meadow", seed=3), ctx=gl_ctx)
+    cam = Camera(INTR)
+    poses = [r.world.spawn_pose()]
+    for _ in range(40):
+        p = apply_action(poses[-1], Action(forward=0.13))
+        poses.append(type(p)(p.x, float(r.world.height(p.x, p.z)) + 1.7, p.z, p.yaw, p.pitch))
+    gt = [r.render(p, INTR) for p in poses]
+    r.release()
+    ratio = {}
+    for refine in (False, True):
+        rgb, depth = rgb_to_float(gt[0].rgb), gt[0].depth
+        for t in range(1, len(poses)):
+            wp = warp(cam, rgb, depth, poses[t - 1], poses[t], refine=refine)
+            rgb = np.where(wp.valid[..., None], wp.rgb, rgb_to_float(gt[t].rgb))    # holes from the truth
+            depth = np.where(wp.valid, wp.depth, gt[t].depth)
+        ground = gt[-1].depth < 200
+        ratio[refine] = float(np.median(depth[ground] / gt[-1].depth[ground]))
+    assert abs(ratio[True] - 1) < 0.02, ratio
+    assert abs(ratio[False] - 1) > 2 * abs(ratio[True] - 1), ratio

@@ -35,6 +35,9 @@ class ModelConfig:
     exemplar_fill: bool = True
     # haze: the warp gives a surface the haze of its new distance (fog.py), estimated from the start frame
     haze: bool = False
+    # refine_depth: the warp moves each splatted depth onto the source's surface (geometry.refine_depth); off,
+    # the splat's nearest-point depth, which shrinks the ground's depth about 1% a tick walking forward
+    refine_depth: bool = False
 
     @property
     def intrinsics(self) -> Intrinsics:
@@ -58,7 +61,7 @@ class ModelConfig:
         cfg = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
         if cfg.settle not in SETTLE_RULES:
             raise ValueError(f"{src}: settle = {cfg.settle!r}, expected one of {', '.join(SETTLE_RULES)}")
-        for key in ("exemplar_fill", "haze"):
+        for key in ("exemplar_fill", "haze", "refine_depth"):
             if not isinstance(getattr(cfg, key), bool):
                 raise ValueError(f"{src}: {key} = {getattr(cfg, key)!r}, expected true or false")
         return cfg

@@ -13,7 +13,8 @@ import numpy as np
 
 from ..poses import Action, Frame, Pose, apply_action
 from .config import ModelConfig
-from .geometry import Camera, Warped, fill_cracks, fill_holes, near_silhouettes, plucker_map, splat, warp
+from .geometry import (Camera, Warped, fill_cracks, fill_holes, near_silhouettes, plucker_map, refine_depth, relative,
+                       splat, warp)
 from .fog import Haze, estimate as estimate_haze
 from .invent import Exemplar
 from .memory import SpatialMemory
@@ -208,9 +209,12 @@ def warp_keyframes(cfg: ModelConfig, cam: Camera, keyframes: list, pose: Pose, h
     valid = np.zeros((h, w), bool)
     for key in keyframes:
         if haze is not None:      # sampled back, with the haze of the new distance (fog.py)
-            wk = warp(cam, key[0], key[1], key[2], pose, haze)
+            wk = warp(cam, key[0], key[1], key[2], pose, haze, cfg.refine_depth)
         else:
             wk = fill_cracks(splat(cam, [key], pose))   # nearest point: one hop from a frozen keyframe
+            if cfg.refine_depth:
+                m, t = relative(key[2], pose)
+                wk = Warped(wk.rgb, refine_depth(cam, key[1], wk.depth, wk.valid, m, t), wk.valid)
         take = wk.valid & ~valid
         rgb[take], depth[take] = wk.rgb[take], wk.depth[take]
         valid |= take
@@ -223,7 +227,7 @@ def prepare_arrays(cfg: ModelConfig, cam: Camera, prev_rgb: np.ndarray, prev_dep
     """The network's inputs from plain arrays: prev_rgb float32 [0, 1], depth metres, keyframes as
     (rgb float32, depth, pose) tuples, and an action already clamped to the trained range."""
     new_pose = apply_action(prev_pose, Action.from_array(action))
-    wp = warp(cam, prev_rgb, prev_depth, prev_pose, new_pose, haze)
+    wp = warp(cam, prev_rgb, prev_depth, prev_pose, new_pose, haze, cfg.refine_depth)
     wm = warp_keyframes(cfg, cam, keyframes, new_pose, haze)
     x, base_rgb, base_denc, known, settled = assemble(cfg, prev_rgb, prev_depth, wp, wm,
                                                       plucker_map(cam, prev_pose, new_pose), revisit,
