@@ -6,6 +6,7 @@ with reprojection on and off.
 """
 from __future__ import annotations
 
+import math
 import time
 
 import moderngl
@@ -200,29 +201,80 @@ def paced_play(make_session, seconds: float, actions, size=(512, 512)) -> dict:
             "tick_p90_ms": float(np.percentile(ms, 90))}
 
 
+def window_play(make_session, seconds: float, display_hz: float = 60.0, size=(512, 512)) -> dict:
+    """The window's loop without the window: the generator on its worker thread, the main thread drawing at
+    `display_hz` (LoopCore, as `play` runs it), the player holding forward and turning slowly. Returns the
+    ticks/s the generator delivered, the ticks it was too slow to take (their motion carried into the next),
+    how far the player walked,
+    its step p50/p90 and the display frame's p90."""
+    ctx = moderngl.create_standalone_context(backend="egl")
+    worker = GeneratorWorker(make_session)
+    worker.start()
+    worker.ready.wait()
+    if worker.error:
+        raise worker.error
+    make_current(ctx)
+    core, state, target = _core(worker, ctx, size)
+    core.hud_on = False
+    state.press("forward")
+    t0 = last = time.perf_counter()
+    tick0, steps, frames = worker.take().tick, [], []
+    seen, start = None, core.sent
+    while last - t0 < seconds:
+        f0 = time.perf_counter()
+        state.move_mouse(0.5, 0.0)
+        core.update(f0 - last, f0)
+        core.draw(target, size, f0)
+        ctx.finish()
+        pub = worker.take()
+        if pub.serial != seen:
+            seen = pub.serial
+            steps.append(pub.step_ms)
+        frames.append((time.perf_counter() - f0) * 1000)
+        spare = 1.0 / display_hz - (time.perf_counter() - f0)
+        if spare > 0:
+            time.sleep(spare)
+        last = f0
+    ticks = worker.take().tick - tick0
+    walked = math.hypot(core.sent.x - start.x, core.sent.z - start.z)
+    worker.send("stop")
+    worker.join(timeout=30)
+    ctx.release()
+    steps = np.asarray(steps[1:] or [0.0])
+    return {"ticks": ticks, "ticks_per_s": ticks / seconds, "carried": core.dropped, "walked_m": walked,
+            "step_p50_ms": float(np.percentile(steps, 50)), "step_p90_ms": float(np.percentile(steps, 90)),
+            "frame_p90_ms": float(np.percentile(frames, 90))}
+
+
 def bench_busy(backends, checkpoint, spec, actions, seconds: float = 30.0, show=print) -> list[dict]:
-    """paced_play for each backend, quiet and beside a process that keeps one core busy (started and stopped
-    here); the generator's threads chosen as `play --headless` chooses them (cores.py)."""
+    """For each backend, quiet and beside a process that keeps one core busy (started and stopped here): headless
+    play (`paced_play`: step and draw one after the other on one thread) and the window's loop (`window_play`:
+    the generator on its worker thread, the display drawing beside it at 60 Hz). The generator's threads are
+    chosen as `play` chooses them (cores.py: the window's loop leaves a core to the render thread)."""
     from .cores import generator_threads
     from .session import Session
     rows = []
     for backend in backends:
         for case in ("quiet", "one core busy"):
-            busy = _busy_process() if case != "quiet" else None
-            try:
-                time.sleep(1.0)                                   # let the busy process take its core
-                threads, why = generator_threads(display=False)
-                if backend == "oracle":
-                    threads, why = None, "the oracle renders on the GPU path (llvmpipe here)"
-                row = paced_play(lambda: Session(backend, checkpoint, spec, threads=threads), seconds, actions)
-            finally:
-                if busy is not None:
-                    busy.kill()
-                    busy.wait()
-            row.update(backend=backend, case=case, threads=threads, why=why)
-            show(f"{backend:>6} {case:<14} {row['ticks_per_s']:6.1f} ticks/s   tick p50 {row['tick_p50_ms']:6.1f} ms"
-                 f"   p90 {row['tick_p90_ms']:6.1f} ms   ({why})")
-            rows.append(row)
+            for loop in ("headless", "window"):
+                busy = _busy_process() if case != "quiet" else None
+                try:
+                    time.sleep(1.0)                                   # let the busy process take its core
+                    threads, why = generator_threads(display=loop == "window")
+                    if backend == "oracle":
+                        threads, why = None, "the oracle renders on the GPU path (llvmpipe here)"
+                    make = lambda: Session(backend, checkpoint, spec, threads=threads)  # noqa: E731
+                    row = paced_play(make, seconds, actions) if loop == "headless" else window_play(make, seconds)
+                finally:
+                    if busy is not None:
+                        busy.kill()
+                        busy.wait()
+                row.update(backend=backend, case=case, loop=loop, threads=threads, why=why)
+                cost = (f"tick p50 {row['tick_p50_ms']:6.1f} ms   p90 {row['tick_p90_ms']:6.1f} ms" if loop == "headless"
+                        else f"step p50 {row['step_p50_ms']:6.1f} ms   p90 {row['step_p90_ms']:6.1f} ms, "
+                             f"frame p90 {row['frame_p90_ms']:5.1f} ms, walked {row['walked_m']:.1f} m")
+                show(f"{backend:>6} {case:<14} {loop:<8} {row['ticks_per_s']:6.1f} ticks/s   {cost}   ({why})")
+                rows.append(row)
     return rows
 
 

@@ -217,3 +217,15 @@ def test_a_stalled_or_failing_generator_never_stalls_the_display(gl_ctx):
     assert longest < 0.2                                    # the 500 ms stall never reached the display
     assert any("fell over" in m for m in messages)
     assert worker.session.tick > 20                        # and the game went on after both
+
+
+def test_the_window_loop_benchmark_walks_with_the_generator_beside_the_display():
+    """bench busy's window case: the generator on its worker, the display at 60 Hz; ticks arrive at about the
+    model's rate (the oracle is fast here) and the player, holding forward, is carried along."""
+    from runtime.bench import paced_play, window_play
+    r = window_play(lambda: Session("oracle", None, SPEC), 1.5, size=(128, 128))
+    assert 10 < r["ticks_per_s"] <= 31 and r["ticks"] > 15
+    assert r["frame_p90_ms"] < 1000 and r["step_p50_ms"] > 0
+    assert r["walked_m"] > 0.5                     # held forward for 1.5 s (walking is 1.5 m/s or so)
+    h = paced_play(lambda: Session("oracle", None, SPEC), 1.0, [np.array([0.1, 0, 0, 0, 0])], size=(128, 128))
+    assert 10 < h["ticks_per_s"] <= 31
