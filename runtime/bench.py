@@ -45,6 +45,15 @@ class _StillWorker:
         return self._pub
 
 
+def _started_worker(make_session) -> GeneratorWorker:
+    worker = GeneratorWorker(make_session)
+    worker.start()
+    worker.ready.wait()
+    if worker.error:
+        raise worker.error
+    return worker
+
+
 def _core(worker, ctx, size):
     cfg = worker.session.config
     state = InputState()
@@ -105,11 +114,7 @@ def turn_latency(make_session, trials: int = 20, display_hz: float = 60.0, size=
     out = {}
     for reproject in (True, False):
         ctx = moderngl.create_standalone_context(backend="egl")
-        worker = GeneratorWorker(make_session)
-        worker.start()
-        worker.ready.wait()
-        if worker.error:
-            raise worker.error
+        worker = _started_worker(make_session)
         make_current(ctx)
         core, state, target = _core(worker, ctx, size)
         core.display.reproject = reproject
@@ -208,11 +213,7 @@ def window_play(make_session, seconds: float, display_hz: float = 60.0, size=(51
     how far the player walked,
     its step p50/p90 and the display frame's p90."""
     ctx = moderngl.create_standalone_context(backend="egl")
-    worker = GeneratorWorker(make_session)
-    worker.start()
-    worker.ready.wait()
-    if worker.error:
-        raise worker.error
+    worker = _started_worker(make_session)
     make_current(ctx)
     core, state, target = _core(worker, ctx, size)
     core.hud_on = False
