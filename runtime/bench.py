@@ -210,39 +210,45 @@ def window_play(make_session, seconds: float, display_hz: float = 60.0, size=(51
     """The window's loop without the window: the generator on its worker thread, the main thread drawing at
     `display_hz` (LoopCore, as `play` runs it), the player holding forward and turning slowly. Returns the
     ticks/s the generator delivered, the ticks it was too slow to take (their motion carried into the next),
-    how far the player walked,
-    its step p50/p90 and the display frame's p90."""
+    the length of the path walked (m), the step's p50/p90 as the worker timed it (sampled when the display
+    took a new frame) and the display frame's p90."""
     ctx = moderngl.create_standalone_context(backend="egl")
-    worker = _started_worker(make_session)
-    make_current(ctx)
-    core, state, target = _core(worker, ctx, size)
-    core.hud_on = False
-    state.press("forward")
-    t0 = last = time.perf_counter()
-    tick0, steps, frames = worker.take().tick, [], []
-    seen, start = None, core.sent
-    while last - t0 < seconds:
-        f0 = time.perf_counter()
-        state.move_mouse(0.5, 0.0)
-        core.update(f0 - last, f0)
-        core.draw(target, size, f0)
-        ctx.finish()
-        pub = worker.take()
-        if pub.serial != seen:
-            seen = pub.serial
-            steps.append(pub.step_ms)
-        frames.append((time.perf_counter() - f0) * 1000)
-        spare = 1.0 / display_hz - (time.perf_counter() - f0)
-        if spare > 0:
-            time.sleep(spare)
-        last = f0
-    ticks = worker.take().tick - tick0
-    walked = math.hypot(core.sent.x - start.x, core.sent.z - start.z)
-    worker.send("stop")
-    worker.join(timeout=30)
-    ctx.release()
+    worker = None
+    try:
+        worker = _started_worker(make_session)
+        make_current(ctx)
+        core, state, target = _core(worker, ctx, size)
+        core.hud_on = False
+        state.press("forward")
+        t0 = last = time.perf_counter()
+        tick0, steps, frames, walked = worker.take().tick, [], [], 0.0
+        seen, where = None, core.sent
+        while last - t0 < seconds:
+            f0 = time.perf_counter()
+            state.move_mouse(0.5, 0.0)
+            core.update(f0 - last, f0)
+            core.draw(target, size, f0)
+            ctx.finish()
+            walked += math.hypot(core.sent.x - where.x, core.sent.z - where.z)
+            where = core.sent
+            pub = worker.take()
+            if pub.serial != seen:
+                seen = pub.serial
+                steps.append(pub.step_ms)
+            frames.append((time.perf_counter() - f0) * 1000)
+            spare = 1.0 / display_hz - (time.perf_counter() - f0)
+            if spare > 0:
+                time.sleep(spare)
+            last = f0
+        elapsed = time.perf_counter() - t0
+        ticks = worker.take().tick - tick0
+    finally:
+        if worker is not None:
+            worker.send("stop")
+            worker.join(timeout=30)
+        ctx.release()
     steps = np.asarray(steps[1:] or [0.0])
-    return {"ticks": ticks, "ticks_per_s": ticks / seconds, "carried": core.dropped, "walked_m": walked,
+    return {"ticks": ticks, "ticks_per_s": ticks / elapsed, "carried": core.dropped, "walked_m": walked,
             "step_p50_ms": float(np.percentile(steps, 50)), "step_p90_ms": float(np.percentile(steps, 90)),
             "frame_p90_ms": float(np.percentile(frames, 90))}
 

@@ -4,8 +4,8 @@ A save (.wlsave) is an uncompressed zip written by numpy (np.savez): the generat
 `gen.<name>`, and `meta_json`, a JSON document with the format, version, scene spec, model id and sha256,
 tick, pose, the generator state's own meta, and the sha256 of every array; `meta_sha256` holds the sha256 of
 `meta_json` itself (version 2), so an altered file is caught wherever it was altered. A scene made from a
-picture carries its start frame inside the save (`start.rgb`, `start.depth`); the scene in the meta names
-its files without a path. Before anything is read,
+picture carries its start frame inside the save (`start.rgb`, `start.depth`, version 3); the scene in the
+meta names its files without a path. Before anything is read,
 every entry is checked: stored or deflated, not encrypted, no bigger than MAX_ENTRY_BYTES unpacked.
 The same save loads on every neural backend (torch, onnx, trt): the state is the model's, not the backend's.
 """
@@ -22,7 +22,7 @@ from worldgen.errors import FileRefused
 from worldgen.files import read_npz, replacing
 
 FORMAT = "worldloop.save"
-VERSION = 2        # 2: meta_sha256 covers the meta
+VERSION = 3        # 2: meta_sha256 covers the meta; 3: a picture scene's start frame inside
 MAX_ENTRY_BYTES = 256 << 20    # a 256-keyframe memory at 128x128 is about 30 MB
 
 
@@ -73,7 +73,7 @@ def read_save(path, expect_model_id: str | None = None, with_start: bool = False
         raise SaveError(f"{path}: field meta_json is not JSON") from None
     if not isinstance(meta, dict):
         raise SaveError(f"{path}: field meta_json is not a table")
-    if meta.get("version") == VERSION and "meta_sha256" not in z:
+    if isinstance(meta.get("version"), int) and meta["version"] >= 2 and "meta_sha256" not in z:
         raise SaveError(f"{path}: field meta_sha256 is missing (file altered)")
     arrays = {k[4:]: v for k, v in z.items() if k.startswith("gen.")}
     if not isinstance(meta.get("arrays"), dict):

@@ -29,10 +29,9 @@ class Session:
         self.backend = make_generator(backend, checkpoint, ort_provider, threads)
         self.spec = spec
         self.frame: Frame = self.backend.start(spec, start_pose)
-        self.picture: Frame | None = None     # a picture scene's start frame, kept (or taken from a save)
+        self.picture: Frame | None = None     # a picture scene's start frame, read once (or taken from a save)
         if spec.from_picture:
-            from .from_image import picture_frame
-            self.picture = picture_frame(spec, self.config.res)
+            self.picture = Frame(self.frame.rgb.copy(), self.frame.depth.copy(), self.frame.pose)
         self.start_pose = self.frame.pose
         self.tick = 0
         self.last_save: Path | None = None
@@ -106,7 +105,6 @@ class Session:
         meta, arrays, start = read_save(path, expect_model_id=self.backend.model_id, with_start=True)
         try:
             spec = spec_from_dict(meta["scene"], f"{path}:scene")
-            picture = self._saved_picture(spec, start)
             pose = Pose.from_array(meta["pose"])
             tick, gen_meta = int(meta["tick"]), meta["generator"]
             start_pose = Pose.from_array(meta.get("start_pose", meta["pose"]))
@@ -118,6 +116,7 @@ class Session:
                     raise ValueError(f"{name} {list(p.as_array())} is not a place in a world")
         except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise SaveError(f"{path}: field scene, pose, tick or generator is missing or wrong ({e})") from None
+        picture = self._saved_picture(path, spec, start)
         before = self.backend.export_state()
         switched = spec != self.spec.portable() or not _same_picture(picture, self.picture)
         try:
@@ -138,18 +137,24 @@ class Session:
             self._snapshot()
         return frame
 
-    def _saved_picture(self, spec: SceneSpec, start: dict) -> Frame | None:
-        """A picture scene's start frame as its save carries it, checked like the scene's own files."""
+    def _saved_picture(self, path, spec: SceneSpec, start: dict) -> Frame | None:
+        """A picture scene's start frame as its save carries it, checked like the scene's own files. A save
+        written before saves carried it (version 2) loads into the same scene, whose picture is running."""
         if not spec.from_picture:
             return None
         r = self.config.res
         rgb, depth = start.get("rgb"), start.get("depth")
         if rgb is None or depth is None:
-            raise ValueError("a scene made from a picture, but the save carries no start frame (start.rgb, "
-                             "start.depth)")
-        if rgb.dtype != np.uint8 or rgb.shape != (r, r, 3) or depth.dtype.kind != "f" or depth.shape != (r, r) \
-                or not (np.isfinite(depth).all() and (depth > 0).all()):
-            raise ValueError(f"start.rgb must be uint8 ({r}, {r}, 3) and start.depth positive float ({r}, {r})")
+            if self.picture is not None and spec == self.spec.portable():
+                return self.picture
+            raise SaveError(f"{path}: field start.rgb / start.depth is missing: the scene '{spec.name}' starts "
+                            f"from a picture the save does not carry (saved before version 3); load it while "
+                            f"playing that scene")
+        if rgb.dtype != np.uint8 or rgb.shape != (r, r, 3):
+            raise SaveError(f"{path}: field start.rgb is {rgb.dtype} {rgb.shape}, expected uint8 ({r}, {r}, 3)")
+        if depth.dtype.kind != "f" or depth.shape != (r, r) or not (np.isfinite(depth).all() and (depth > 0).all()):
+            raise SaveError(f"{path}: field start.depth is {depth.dtype} {depth.shape}, expected finite positive "
+                            f"float ({r}, {r})")
         from .from_image import START_POSE
         return Frame(rgb, depth.astype(np.float32), START_POSE)
 

@@ -6,7 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from runtime.saves import SaveError, read_save, write_save
+from runtime.saves import VERSION, SaveError, read_save, write_save
 
 
 def make(tmp_path):
@@ -17,7 +17,7 @@ def make(tmp_path):
 
 def test_round_trip(tmp_path):
     meta, arrays = read_save(make(tmp_path), expect_model_id="model-abc")
-    assert meta["tick"] == 7 and meta["model_id"] == "model-abc" and meta["version"] == 2
+    assert meta["tick"] == 7 and meta["model_id"] == "model-abc" and meta["version"] == 3
     assert arrays["prev_rgb"][1, 1, 1] == 16 and arrays["memory_pose"].shape == (2, 5)
     assert not list(tmp_path.glob(".*tmp*"))      # the temporary file was renamed away
 
@@ -59,7 +59,7 @@ def test_newer_version_is_refused(tmp_path):
 
     def newer(d):
         meta = json.loads(str(d["meta_json"]))
-        meta["version"] = 3
+        meta["version"] = VERSION + 1
         d["meta_json"] = np.array(json.dumps(meta))
         d["meta_sha256"] = np.array(hashlib.sha256(str(d["meta_json"]).encode()).hexdigest())
     rewrite(p, newer)

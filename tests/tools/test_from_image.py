@@ -136,9 +136,18 @@ def test_a_save_whose_start_frame_was_altered_is_refused(tmp_path, checkpoint):
     with pytest.raises(SaveError, match="start_arrays"):
         read_save(tmp_path / "bad.wlsave", with_start=True)
     write_save(tmp_path / "none.wlsave", meta["scene"], meta["model_id"], meta["model_sha256"], "torch", arrays,
-               meta["generator"])                                  # a picture scene without its picture
-    with pytest.raises(SaveError, match="carries no start frame"):
-        a.load(tmp_path / "none.wlsave")
+               meta["generator"])                                  # as version 2 wrote it: without its picture
+    a.load(tmp_path / "none.wlsave")                               # into the same scene: its picture is running
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "o2.png")
+    other = Session("torch", checkpoint, load_spec(scene_from_image(tmp_path / "o2.png", tmp_path / "o2.toml",
+                                                                    checkpoint)))
+    with pytest.raises(SaveError, match="field start.rgb / start.depth is missing"):
+        other.load(tmp_path / "none.wlsave")
+    bad = dict(start, rgb=start["rgb"][:, :, :2].copy())
+    write_save(tmp_path / "two.wlsave", meta["scene"], meta["model_id"], meta["model_sha256"], "torch", arrays,
+               meta["generator"], None, bad)
+    with pytest.raises(SaveError, match="field start.rgb is uint8"):
+        a.load(tmp_path / "two.wlsave")
 
 
 def test_a_recording_keeps_its_picture_beside_it_and_replays_from_there(tmp_path, checkpoint):
@@ -152,6 +161,8 @@ def test_a_recording_keeps_its_picture_beside_it_and_replays_from_there(tmp_path
     head = json.loads(log_path.read_text().splitlines()[0])
     assert head["scene"]["start_frame"] == {"rgb": "walk.start.png", "depth": "walk.depth.npy"}
     assert str(tmp_path) not in log_path.read_text()
+    with pytest.raises(FileExistsError, match="walk.start.png exists"):
+        Session("torch", checkpoint, spec, record=tmp_path / "rec" / "walk")    # never over another's picture
     shutil.rmtree(tmp_path / "scenes")
     moved = tmp_path / "elsewhere"
     shutil.copytree(tmp_path / "rec", moved)                       # the folder travels as a whole
