@@ -67,11 +67,16 @@ def scene_from_image(image, out, checkpoint) -> Path:
     return save_scene(spec, out)
 
 
-def write_start_files(frame: Frame, base) -> StartFrame:
+def write_start_files(frame: Frame, base, exist_ok: bool = True) -> StartFrame:
     """BASE.start.png and BASE.depth.npy (each written to a temporary name and renamed), named relative to
-    BASE's folder: the start frame beside the scene file or recording that names it."""
+    BASE's folder: the start frame beside the scene file or recording that names it. Without exist_ok, files
+    already there (a scene's own picture, another recording's) are never written over: FileExistsError."""
     base = Path(base)
     png, npy = base.with_suffix(".start.png"), base.with_suffix(".depth.npy")
+    for p in (png, npy):
+        if not exist_ok and p.exists():
+            raise FileExistsError(f"{p} exists: record to another name (the recording writes its start frame "
+                                  f"beside it)")
     buf = io.BytesIO()
     Image.fromarray(frame.rgb).save(buf, format="PNG")
     atomic_write_bytes(png, buf.getvalue())

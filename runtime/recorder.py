@@ -23,11 +23,7 @@ class Recorder:
         self.log_path, self.video_path = base.with_suffix(".ndjson"), base.with_suffix(".mp4")
         if picture is not None:
             from .from_image import write_start_files
-            for p in (base.with_suffix(".start.png"), base.with_suffix(".depth.npy")):
-                if p.exists():             # a scene's own picture, or another recording's: never overwritten
-                    raise FileExistsError(f"{p} exists: record to another name (the recording writes its "
-                                          f"start frame beside it)")
-            scene = dict(scene, start_frame=dataclasses.asdict(write_start_files(picture, base)))
+            scene = dict(scene, start_frame=dataclasses.asdict(write_start_files(picture, base, exist_ok=False)))
         self.video = VideoWriter(self.video_path, res, res, tick_hz)
         self.log = ActionLogWriter(self.log_path, ActionLog(scene, start, [], tick_hz, "recording", meta or {}))
 

@@ -360,17 +360,25 @@ def refine_depth(cam: Camera, src_depth: np.ndarray, depth: np.ndarray, valid: n
     return out.reshape(depth.shape).astype(np.float32)
 
 
+def splat_one(cam: Camera, rgb: np.ndarray, depth: np.ndarray, src: Pose, dst: Pose, refine: bool = False) -> Warped:
+    """One frame splatted to `dst`, one-pixel cracks filled, with `refine` its depth moved onto the source's
+    surface (`refine_depth`)."""
+    wp = fill_cracks(splat(cam, [(rgb, depth, src)], dst))
+    if not refine:
+        return wp
+    m, t = relative(src, dst)
+    return Warped(wp.rgb, refine_depth(cam, depth, wp.depth, wp.valid, m, t), wp.valid)
+
+
 def warp(cam: Camera, rgb: np.ndarray, depth: np.ndarray, src: Pose, dst: Pose, haze=None,
          refine: bool = False) -> Warped:
     """One frame warped to `dst`: depth and visibility from the z-buffered splat (one-pixel cracks filled),
     with `refine` each depth moved onto the source's surface (`refine_depth`), then colour sampled back from
     the source (cubic B-spline) wherever the surface is visible there. With `haze` (fog.Haze), a sampled
     surface takes the haze of its new distance (fog.py)."""
-    wp = fill_cracks(splat(cam, [(rgb, depth, src)], dst))
+    wp = splat_one(cam, rgb, depth, src, dst, refine)
     h, w = cam.intr.height, cam.intr.width
     m, t = relative(src, dst)
-    if refine:
-        wp = Warped(wp.rgb, refine_depth(cam, depth, wp.depth, wp.valid, m, t), wp.valid)
     c_dst = cam.rays32 * wp.depth.reshape(-1, 1)
     u, v, z = _pixels(cam.intr, (c_dst - t) @ m.T)          # each new pixel's surface, seen from src
     inside = wp.valid.reshape(-1) & (u >= 0) & (u < w) & (v >= 0) & (v < h)

@@ -13,8 +13,7 @@ import numpy as np
 
 from ..poses import Action, Frame, Pose, apply_action
 from .config import ModelConfig
-from .geometry import (Camera, Warped, fill_cracks, fill_holes, near_silhouettes, plucker_map, refine_depth, relative,
-                       splat, warp)
+from .geometry import Camera, Warped, fill_holes, near_silhouettes, plucker_map, splat_one, warp
 from .fog import Haze, estimate as estimate_haze
 from .invent import Exemplar
 from .memory import SpatialMemory
@@ -211,10 +210,7 @@ def warp_keyframes(cfg: ModelConfig, cam: Camera, keyframes: list, pose: Pose, h
         if haze is not None:      # sampled back, with the haze of the new distance (fog.py)
             wk = warp(cam, key[0], key[1], key[2], pose, haze, cfg.refine_depth)
         else:
-            wk = fill_cracks(splat(cam, [key], pose))   # nearest point: one hop from a frozen keyframe
-            if cfg.refine_depth:
-                m, t = relative(key[2], pose)
-                wk = Warped(wk.rgb, refine_depth(cam, key[1], wk.depth, wk.valid, m, t), wk.valid)
+            wk = splat_one(cam, *key, pose, cfg.refine_depth)   # nearest point: one hop from a frozen keyframe
         take = wk.valid & ~valid
         rgb[take], depth[take] = wk.rgb[take], wk.depth[take]
         valid |= take
