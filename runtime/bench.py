@@ -257,7 +257,7 @@ def bench_busy(backends, checkpoint, spec, actions, seconds: float = 30.0, show=
     """For each backend, quiet and beside a process that keeps one core busy (started and stopped here): headless
     play (`paced_play`: step and draw one after the other on one thread) and the window's loop (`window_play`:
     the generator on its worker thread, the display drawing beside it at 60 Hz). The generator's threads are
-    chosen as `play` chooses them (cores.py: the window's loop leaves a core to the render thread)."""
+    chosen as `play` chooses them (cores.py: one more than the cores free, its threads sleeping when idle)."""
     from .cores import generator_threads
     from .session import Session
     rows = []
@@ -267,7 +267,7 @@ def bench_busy(backends, checkpoint, spec, actions, seconds: float = 30.0, show=
                 busy = _busy_process() if case != "quiet" else None
                 try:
                     time.sleep(1.0)                                   # let the busy process take its core
-                    threads, why = generator_threads(display=loop == "window")
+                    threads, why = generator_threads()
                     if backend == "oracle":
                         threads, why = None, "the oracle renders on the GPU path (llvmpipe here)"
                     make = lambda: Session(backend, checkpoint, spec, threads=threads)  # noqa: E731

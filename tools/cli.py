@@ -162,7 +162,7 @@ def cmd_play(args):
     threads = None
     if backend in ("onnx", "torch"):
         from runtime.cores import generator_threads
-        threads, why_threads = generator_threads(display=not args.headless)
+        threads, why_threads = generator_threads()
         print(why_threads)
     checkpoint = args.checkpoint or str(BUNDLED)
     if backend == "oracle" and args.checkpoint is None and not BUNDLED.exists():
@@ -242,7 +242,7 @@ def cmd_bench_soak(args):
     spec = _scene(args.scene)
     world = World(spec)
     walk = [a.as_array() for a in random_walk(world, world.spawn_pose(), 3000, seed_rng(5)).actions]
-    threads, why = generator_threads(display=False)
+    threads, why = generator_threads()
     print(f"{args.ticks} ticks of the {args.backend} generator in '{spec.name}' ({why})")
     with tqdm(total=args.ticks, unit="tick", desc="soak", disable=args.quiet) as bar:
         r = bench_soak(lambda: Session(args.backend, args.checkpoint, spec, threads=threads), args.ticks,
@@ -337,7 +337,7 @@ def _auto_threads(args) -> int:
     """--threads, or the cores free now (runtime/cores.py), said in a line."""
     if args.threads is None:
         from runtime.cores import generator_threads
-        args.threads, why = generator_threads(display=False)
+        args.threads, why = generator_threads()
         print(why)
     return args.threads
 

@@ -229,3 +229,13 @@ def test_the_window_loop_benchmark_walks_with_the_generator_beside_the_display()
     assert r["walked_m"] > 0.5                     # held forward for 1.5 s (walking is 1.5 m/s or so)
     h = paced_play(lambda: Session("oracle", None, SPEC), 1.0, [np.array([0.1, 0, 0, 0, 0])], size=(128, 128))
     assert 10 < h["ticks_per_s"] <= 31
+
+
+@pytest.mark.parametrize("here,busy,want", [(2, 0.0, 2), (2, 1.0, 2), (2, 2.0, 1), (8, 6.0, 3), (8, 0.1, 8), (1, 0.9, 1)])
+def test_generator_threads_are_the_free_cores_plus_one(monkeypatch, here, busy, want):
+    from runtime import cores
+    monkeypatch.setattr(cores, "cores_here", lambda: here)
+    monkeypatch.setattr(cores, "busy_cores", lambda sample_s=0.2: busy)
+    threads, why = cores.generator_threads()
+    assert threads == want
+    assert f"{here} core(s) here, {busy:.1f} busy" in why
