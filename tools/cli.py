@@ -69,6 +69,16 @@ def cmd_train(args):
         print(f"wrote {final}")
 
 
+def cmd_train_drawer(args):
+    from worldgen.model.train_drawer import train_drawer
+    data = Path(args.data)
+    if not (data / "train").is_dir():
+        raise ValueError(f"{data}: no train/ folder; make the data with worldloop train --config "
+                         f"worldgen/model/configs/bundled.toml (or worldloop data gen)")
+    print(f"wrote {train_drawer(data, Path(args.out), args.steps, args.batch, adv_weight=args.adv_weight, progress=not args.quiet)}")
+    return 0
+
+
 def cmd_eval(args):
     from worldgen.model.evaluate import run_eval
     if (args.paths is None) == (args.suite is None):
@@ -94,7 +104,7 @@ def cmd_eval_explore(args):
     from worldgen.model.explore import run_explore
     report = run_explore(args.checkpoint, args.paths, args.out, args.plot, args.sheets, args.before,
                          show_progress=not args.quiet, invent=False if args.no_invent else None, settle=not args.no_settle,
-                         sample_every=args.sample_every, samples_dir=args.samples)
+                         sample_every=args.sample_every, samples_dir=args.samples, drawer=args.drawer)
     s = report["summary"]
     print(f"explore: {s['frames']} frames sampled, {100 * s['never_seen_share']:.1f}% of their pixels never seen; "
           f"PSNR over seen pixels {_fmt(s['psnr_seen'])} dB")
@@ -547,6 +557,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=cmd_train)
 
+    td = sub.add_parser("train-drawer", help="train the drawer (a network that draws what is due once: never "
+                        "seen, or seen only from more than twice as far) on pairs of true frames; resumable")
+    td.add_argument("--data", default="runs/bundled/data",
+                    help="a dataset folder with train/ (default: the bundled model's, made by worldloop train)")
+    td.add_argument("--out", default="runs/drawer", help="output folder (drawer.json, drawer.safetensors, state)")
+    td.add_argument("--steps", type=_int_in(1, 10 ** 6), default=3000, help="training steps (default 3000)")
+    td.add_argument("--batch", type=_int_in(1, 256), default=8, help="pairs a step (default 8)")
+    td.add_argument("--adv-weight", type=_float_in(0, 100), default=0.1,
+                    help="weight of the discriminator's loss beside L1 (default 0.1)")
+    td.add_argument("--quiet", action="store_true", help="no progress bar")
+    td.set_defaults(func=cmd_train_drawer)
+
     e = sub.add_parser("eval", help="run a checkpoint open loop on paths against ground truth, with baselines")
     e.add_argument("--checkpoint", type=_checkpoint, default=str(BUNDLED),
                    help="checkpoint (X.json / X.safetensors); default: bundled")
@@ -569,6 +591,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-invent", action="store_true",
                    help="without the far-detail fill of new edge strips (worldgen/model/invent.py) even where the model "
                         "config asks for it (exemplar_fill), for comparison")
+    e.add_argument("--drawer", help="explore: a trained drawer (worldloop train-drawer; drawer.json) that draws "
+                   "what is due after the network, in place of the far-detail fill")
     e.add_argument("--no-settle", action="store_true",
                    help="apply the network's colour correction to every pixel, settled or not (step.decode), "
                         "for comparison")

@@ -480,12 +480,13 @@ def write_report(report: dict, out_json: Path) -> None:
 def run_explore(checkpoint, paths=None, out_json=None, out_png=None, sheets_dir=None, before_json=None,
                 show_progress: bool = True, invent: bool | None = None, settle: bool = True, sample_every: int = 8,
                 short: bool = False, limit: int | None = None, c2st_steps: tuple = (600, 2000),
-                samples_dir=None) -> dict:
+                samples_dir=None, drawer=None) -> dict:
     """The explore suite (or the given action logs) on a checkpoint; returns the report dict.
 
     c2st_steps: the classifiers' least training steps at full and quarter scale (tests make them tiny).
     samples_dir: keep each path's samples there, and reuse those made by the same weights, rules, path and
-    sampling (so the measures can be rerun without generating again)."""
+    sampling (so the measures can be rerun without generating again). drawer: a trained drawer (drawer.py,
+    `worldloop train-drawer`) that draws what is due after the network."""
     import tempfile
 
     import moderngl
@@ -500,6 +501,12 @@ def run_explore(checkpoint, paths=None, out_json=None, out_png=None, sheets_dir=
     torch.set_num_threads(2)
     cfg, net, side = load_torch_net(checkpoint)
     net_fn = TorchNet(net)
+    draw_fn, drawer_sha = None, None
+    if drawer is not None:
+        from .generator import TorchDrawer
+        from .train_drawer import load_drawer
+        draw_fn = TorchDrawer(load_drawer(drawer)[0])
+        drawer_sha = sha256_file(Path(drawer).with_suffix(".safetensors"))
     tmp = None
     if paths is None:
         tmp = tempfile.TemporaryDirectory()
@@ -516,14 +523,14 @@ def run_explore(checkpoint, paths=None, out_json=None, out_png=None, sheets_dir=
     samples = []
     try:
         for f, log in tqdm(read_paths(paths), desc="explore", unit="path", disable=not show_progress):
-            key = {"weights_sha256": weights_sha, "invent": invent, "settle": settle,
+            key = {"weights_sha256": weights_sha, "invent": invent, "settle": settle, "drawer_sha256": drawer_sha,
                    "sample_every": sample_every, "path_sha256": sha256_file(f)}
             cached = samples_dir / f"{f.stem}.npz" if samples_dir is not None else None
             got = load_samples(cached, key) if cached is not None else None
             if got is None:
                 r = GroundTruthRenderer(spec_from_dict(log.scene, str(f)), ctx=ctx)
                 try:
-                    got = run_path(lambda: NeuralGenerator(cfg, net_fn, invent, settle), cfg, log, r, f.stem,
+                    got = run_path(lambda: NeuralGenerator(cfg, net_fn, invent, settle, draw_fn), cfg, log, r, f.stem,
                                    sample_every)
                 finally:
                     r.release()
@@ -536,7 +543,9 @@ def run_explore(checkpoint, paths=None, out_json=None, out_png=None, sheets_dir=
                       c2st_steps=c2st_steps)
     report = {"format": "worldloop.eval_explore", "version": 1, "checkpoint": str(ckpt_paths(checkpoint)[1]),
               "model_id": model_id(side), "weights_sha256": sha256_file(ckpt_paths(checkpoint)[0]),
-              "suite": "explore" if tmp is not None else None, "invent": cfg.exemplar_fill if invent is None else invent,
+              "suite": "explore" if tmp is not None else None,
+              "invent": False if drawer is not None else cfg.exemplar_fill if invent is None else invent,
+              "drawer": str(drawer) if drawer is not None else None, "drawer_sha256": drawer_sha,
             "settle": cfg.settle if settle else "none",
               "sample_every": sample_every, "summary": summary, "targets": check_targets(summary, before),
               "paths": [per_path(s) for s in samples]}

@@ -20,8 +20,10 @@ NetFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 class NeuralGenerator:
     """Autoregressive RGB-D generation: it sees its start frame, the actions and its own outputs only."""
 
-    def __init__(self, cfg: ModelConfig, net: NetFn, invent: bool | None = None, settle: bool = True):
+    def __init__(self, cfg: ModelConfig, net: NetFn, invent: bool | None = None, settle: bool = True,
+                 drawer=None):
         self.cfg, self.net = cfg, net
+        self.drawer = drawer        # drawer.py: a numpy callable (B, 9, H, W) -> (B, 4, H, W), or None
         self.invent = cfg.exemplar_fill if invent is None else invent   # the far-detail fill (invent.py)
         self.settle = settle        # apply the model's settle rule (ModelConfig.settle, step.decode)
         self.cam = Camera(cfg.intrinsics)
@@ -30,7 +32,7 @@ class NeuralGenerator:
     def start(self, frame: Frame, seed: int = 0) -> Frame:
         if frame.rgb.shape != (self.cfg.res, self.cfg.res, 3):
             raise ValueError(f"start frame is {frame.rgb.shape}, the model wants {self.cfg.res}x{self.cfg.res}")
-        self.state = GeneratorState(self.cfg, self.cam, frame, seed, self.invent, self.settle)
+        self.state = GeneratorState(self.cfg, self.cam, frame, seed, self.invent, self.settle, self.drawer)
         return self.state.frame()
 
     def step(self, action: Action | np.ndarray) -> Frame:
@@ -57,6 +59,18 @@ class TorchNet:
         t = self.torch
         with t.inference_mode():
             return self.module(t.from_numpy(x).to(self.device), t.from_numpy(a).to(self.device)).cpu().numpy()
+
+
+class TorchDrawer:
+    """A DrawNet as a numpy callable (eager, no grad)."""
+
+    def __init__(self, net):
+        import torch
+        self.torch, self.module = torch, net.eval()
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        with self.torch.inference_mode():
+            return self.module(self.torch.from_numpy(x)).numpy()
 
 
 def load_torch_net(path):

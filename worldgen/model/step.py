@@ -14,6 +14,7 @@ import numpy as np
 from ..poses import Action, Frame, Pose, apply_action
 from .config import ModelConfig
 from .geometry import Camera, Warped, fill_holes, near_silhouettes, plucker_map, splat_one, warp
+from .drawer import carry_seen, draw
 from .fog import Haze, estimate as estimate_haze
 from .invent import Exemplar
 from .memory import SpatialMemory
@@ -24,7 +25,7 @@ REVISIT_OVERLAP = 0.9  # an old keyframe seeing this much of the new view makes 
 REVISIT_AGE_TICKS = 60  # ...where old means at least this many ticks ago (not the walk's latest keyframe)
 MOMENT_SCALE = 10.0   # Plucker moments of a one-tick move are a few centimetres; bring them near unit size
 STATE_FORMAT = "worldloop.generator_state"
-STATE_VERSION = 2     # 2: the exemplar of the far-detail fill (invent.py)
+STATE_VERSION = 3     # 2: the exemplar of the far-detail fill (invent.py); 3: the distance each pixel was drawn from
 
 
 def rgb_to_float(rgb: np.ndarray) -> np.ndarray:
@@ -56,6 +57,7 @@ class Prepared:
     action_clamped: np.ndarray  # (5,) float64, the action actually applied
     known: np.ndarray       # (H, W) bool: pixels the warp or memory cover
     settled: np.ndarray     # (H, W) bool: pixels whose colour the geometry settles (see `decode`)
+    seen: np.ndarray | None = None  # (H, W) float32: the distance each pixel was drawn from (drawer.py), inf: never
 
 
 def assemble(cfg: ModelConfig, prev_rgb: np.ndarray, prev_depth: np.ndarray, wp: Warped, wm: Warped,
@@ -117,15 +119,19 @@ class GeneratorState:
     """Everything a generator needs to continue: tick, pose, previous frame, memory, random state."""
 
     def __init__(self, cfg: ModelConfig, cam: Camera, frame: Frame, seed: int = 0, invent: bool | None = None,
-                 settle: bool = True):
+                 settle: bool = True, drawer=None):
         self.cfg, self.cam = cfg, cam
-        # the far-detail fill after the network (invent.py): the model config's choice unless told otherwise
-        self.invent = cfg.exemplar_fill if invent is None else invent
+        # the drawer (drawer.py): a network that draws what is due once; None: none. It replaces the far-detail
+        # fill after the network (invent.py), otherwise the model config's choice unless told otherwise
+        self.drawer = drawer
+        self.invent = False if drawer is not None else cfg.exemplar_fill if invent is None else invent
+        self.seed = int(seed)
         self.settle = settle        # apply the model's settle rule (decode); False: correct every pixel
         self.tick = 0
         self.pose = frame.pose
         self.rgb = frame.rgb.copy()
         self.depth = frame.depth.astype(np.float32, copy=True)
+        self.seen = self.depth.copy()       # the start frame is drawn from where it stands
         self.memory = SpatialMemory(cfg, cam)
         self.memory.insert_if_novel(self.rgb, self.depth, self.pose, 0)
         self.rng = np.random.Generator(np.random.PCG64(seed))
@@ -137,7 +143,7 @@ class GeneratorState:
 
     def export(self) -> tuple[dict[str, np.ndarray], dict]:
         """(arrays, json-able meta): the full state, for saves; no pickle."""
-        arrays = {"prev_rgb": self.rgb, "prev_depth": self.depth, **self.memory.to_arrays(),
+        arrays = {"prev_rgb": self.rgb, "prev_depth": self.depth, "seen": self.seen, **self.memory.to_arrays(),
                   **self.exemplar.to_arrays()}
         meta = {"format": STATE_FORMAT, "version": STATE_VERSION, "tick": self.tick,
                 "pose": list(self.pose.as_array()), "rng": self.rng.bit_generator.state,
@@ -155,14 +161,21 @@ class GeneratorState:
         n = len(arrays.get("memory_pose", []))
         if n > self.cfg.memory_size:
             raise ValueError(f"field memory_pose: {n} keyframes, more than the model keeps ({self.cfg.memory_size})")
+        version = meta.get("version")
+        if version == 2:                  # before the drawer: every pixel drawn from where it stands
+            arrays = {**arrays, "seen": arrays.get("prev_depth")}
+        if "seen" not in arrays or getattr(arrays["seen"], "shape", None) != (r, r):
+            raise ValueError(f"field seen: expected shape {(r, r)}")
         for k in ("prev_depth", "memory_depth", "memory_pose", "exemplar_depth"):
             if k in arrays and (arrays[k].dtype.kind != "f" or not np.isfinite(arrays[k]).all()):
                 raise ValueError(f"field {k}: holds NaN or Inf, or is not a float array")
         for k, shape in {"memory_rgb": (n, r, r, 3), "memory_depth": (n, r, r), "memory_tick": (n,)}.items():
             if k not in arrays or arrays[k].shape != shape:
                 raise ValueError(f"field {k}: expected shape {shape}")
-        if meta.get("format") != STATE_FORMAT or meta.get("version") != STATE_VERSION:
-            raise ValueError(f"field format/version: not a {STATE_FORMAT} version {STATE_VERSION}")
+        if arrays["seen"].dtype.kind != "f" or np.isnan(arrays["seen"]).any() or (arrays["seen"] <= 0).any():
+            raise ValueError("field seen: holds NaN or values at or below 0, or is not a float array")
+        if meta.get("format") != STATE_FORMAT or version not in (2, STATE_VERSION):
+            raise ValueError(f"field format/version: not a {STATE_FORMAT} version 2 or {STATE_VERSION}")
         try:
             exemplar = Exemplar.from_saved(arrays, meta["exemplar"], self.cam)
         except (KeyError, TypeError, ValueError) as e:
@@ -177,6 +190,7 @@ class GeneratorState:
         self.pose = Pose.from_array(meta["pose"])
         self.rgb = arrays["prev_rgb"].copy()
         self.depth = arrays["prev_depth"].copy()
+        self.seen = arrays["seen"].astype(np.float32)
         self.memory.load_arrays(arrays)
         self.rng.bit_generator.state = meta["rng"]
         self.exemplar = exemplar
@@ -192,7 +206,7 @@ def prepare(state: GeneratorState, action: Action | np.ndarray) -> Prepared:
     keys = [(rgb_to_float(mem.rgb[i]), mem.depth[i], mem.poses[i]) for i, _ in found]
     revisit = is_revisit([score for _, score in found], [state.tick + 1 - mem.ticks[i] for i, _ in found])
     return prepare_arrays(state.cfg, state.cam, rgb_to_float(state.rgb), state.depth, state.pose, keys, a,
-                          revisit, state.haze)
+                          revisit, state.haze, state.seen if state.drawer is not None else None)
 
 
 def is_revisit(scores: list[float], ages_ticks: list[int]) -> bool:
@@ -218,10 +232,12 @@ def warp_keyframes(cfg: ModelConfig, cam: Camera, keyframes: list, pose: Pose, h
 
 
 def prepare_arrays(cfg: ModelConfig, cam: Camera, prev_rgb: np.ndarray, prev_depth: np.ndarray, prev_pose: Pose,
-                   keyframes: list, action: np.ndarray, revisit: bool = False, haze: Haze | None = None
-                   ) -> Prepared:
+                   keyframes: list, action: np.ndarray, revisit: bool = False, haze: Haze | None = None,
+                   seen_prev: np.ndarray | None = None) -> Prepared:
     """The network's inputs from plain arrays: prev_rgb float32 [0, 1], depth metres, keyframes as
-    (rgb float32, depth, pose) tuples, and an action already clamped to the trained range."""
+    (rgb float32, depth, pose) tuples, and an action already clamped to the trained range. With `seen_prev`
+    (the distance each previous pixel was drawn from), the same for the new pixels: carried through the warp,
+    a keyframe's pixel drawn from where it stands now, inf where neither covers."""
     new_pose = apply_action(prev_pose, Action.from_array(action))
     wp = warp(cam, prev_rgb, prev_depth, prev_pose, new_pose, haze, cfg.refine_depth)
     wm = warp_keyframes(cfg, cam, keyframes, new_pose, haze)
@@ -229,7 +245,11 @@ def prepare_arrays(cfg: ModelConfig, cam: Camera, prev_rgb: np.ndarray, prev_dep
                                                       plucker_map(cam, prev_pose, new_pose), revisit,
                                                       cam.elevation(new_pose.pitch))
     act = (np.asarray(action) / np.asarray(cfg.action_max)).astype(np.float32)
-    return Prepared(x, act, base_rgb, base_denc, new_pose, np.asarray(action, np.float64), known, settled)
+    seen = None
+    if seen_prev is not None:
+        seen = carry_seen(cam, seen_prev, wp.depth, wp.valid, prev_pose, new_pose)
+        seen = np.where(wm.valid & (~wp.valid | revisit), wm.depth, seen).astype(np.float32)
+    return Prepared(x, act, base_rgb, base_denc, new_pose, np.asarray(action, np.float64), known, settled, seen)
 
 
 def decode(cfg: ModelConfig, prep: Prepared, out: np.ndarray, settle: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -249,6 +269,11 @@ def decode(cfg: ModelConfig, prep: Prepared, out: np.ndarray, settle: bool = Tru
 
 def finish(state: GeneratorState, prep: Prepared, out: np.ndarray) -> Frame:
     rgb, depth = decode(state.cfg, prep, out, state.settle)
+    if state.drawer is not None and prep.seen is not None:   # what is due drawn once (drawer.py)
+        rgb, depth, state.seen = draw(state.drawer, state.cam, rgb, depth, prep.seen, prep.pose, state.seed,
+                                      state.cfg.far_m)
+    else:
+        state.seen = depth
     if state.invent:                                 # far detail where a turn reveals what was never seen (invent.py)
         state.exemplar.fill(rgb, depth, prep.known, state.cam.elevation(prep.pose.pitch), state.rng)
     state.rgb, state.depth, state.pose = rgb, depth, prep.pose
