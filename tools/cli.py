@@ -558,14 +558,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     td = sub.add_parser("train-drawer", help="train the drawer (a network that draws what is due once: never "
-                        "seen, or seen only from more than twice as far) on pairs of true frames; resumable")
+                        "seen, or seen only from more than twice as far) on pairs of frames rendered in the "
+                        "training scenes; resumable")
     td.add_argument("--data", default="runs/bundled/data",
-                    help="a dataset folder with train/ (default: the bundled model's, made by worldloop train)")
+                    help="a dataset folder whose train/ shards name the scenes (default: the bundled model's, "
+                         "made by worldloop train)")
     td.add_argument("--out", default="runs/drawer", help="output folder (drawer.json, drawer.safetensors, state)")
-    td.add_argument("--steps", type=_int_in(1, 10 ** 6), default=3000, help="training steps (default 3000)")
+    td.add_argument("--steps", type=_int_in(1, 10 ** 6), default=1500, help="training steps (default 1500)")
     td.add_argument("--batch", type=_int_in(1, 256), default=8, help="pairs a step (default 8)")
-    td.add_argument("--adv-weight", type=_float_in(0, 100), default=0.1,
-                    help="weight of the discriminator's loss beside L1 (default 0.1)")
+    td.add_argument("--adv-weight", type=_float_in(0, 100), default=0.3,
+                    help="weight of the discriminator's loss beside L1 (default 0.3)")
     td.add_argument("--quiet", action="store_true", help="no progress bar")
     td.set_defaults(func=cmd_train_drawer)
 

@@ -102,3 +102,50 @@ def test_a_version_2_state_restores_as_drawn_from_where_it_stands(village_render
     arrays = {k: v for k, v in arrays.items() if k != "seen"}
     g.restore_state(arrays, {**meta, "version": 2})
     assert np.array_equal(g.state.seen, arrays["prev_depth"])
+
+
+def test_rendered_pairs_bring_far_things_near(gl_ctx):
+    from worldgen.model.drawer import RenderedPairs, pair_inputs
+    from worldgen.procedural.spec import biome_default
+    pairs = RenderedPairs([biome_default("forest", seed=11)], SMALL.intrinsics)
+    cam = Camera(SMALL.intrinsics)
+    rng = np.random.default_rng(0)
+    try:
+        shares = []
+        for _ in range(6):
+            a, b, seed = pairs.sample(rng)
+            moved = np.hypot(b.pose.x - a.pose.x, b.pose.z - a.pose.z)
+            assert 1.9 <= moved <= 81 and seed == 11
+            x, trgb, tden, due, base, bden = pair_inputs(cam, SMALL.far_m, a, b, rng, seed)
+            assert x.shape == (DRAW_IN_CHANNELS, 64, 64) and np.isfinite(x).all()
+            assert np.array_equal(x[4] > 0, due)
+            shares.append(due.mean())
+        assert max(shares) > 0.1              # moving on tens of metres leaves much to draw
+    finally:
+        pairs.release()
+
+
+def test_train_drawer_runs_resumes_and_loads(tmp_path):
+    import json
+    from worldgen.model.train_drawer import load_drawer, train_drawer
+    train = tmp_path / "data" / "train"
+    train.mkdir(parents=True)
+    (train / "scene_00000.json").write_text(json.dumps({"biome": "meadow", "seed": 5}))
+    out = train_drawer(tmp_path / "data", tmp_path / "run", steps=2, batch=2, progress=False, res=32)
+    assert json.loads((tmp_path / "run" / "state.json").read_text())["step"] == 2
+    out = train_drawer(tmp_path / "data", tmp_path / "run", steps=3, batch=2, progress=False, res=32)
+    st = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert st["step"] == 3 and len(st["log"]) == 0
+    net, meta = load_drawer(out)
+    assert meta["step"] == 3 and meta["res"] == 32
+    y = net(torch.zeros(1, DRAW_IN_CHANNELS, 32, 32))
+    assert y.shape == (1, 4, 32, 32)
+    from worldgen.model.checkpoint import CheckpointError
+    (tmp_path / "run" / "drawer.json").write_text(json.dumps({**meta, "format": "something else"}))
+    with pytest.raises(CheckpointError, match="drawer.json: field format"):
+        load_drawer(out)
+    (tmp_path / "run" / "drawer.json").write_text(json.dumps(meta))
+    w = tmp_path / "run" / "drawer.safetensors"
+    w.write_bytes(w.read_bytes()[:-10])
+    with pytest.raises(CheckpointError, match="drawer.safetensors: sha256 differs"):
+        load_drawer(out)

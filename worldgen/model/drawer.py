@@ -27,6 +27,8 @@ import numpy as np
 from .geometry import Camera, _pixels, relative
 
 DRAW_APPROACH = 2.0       # a pixel is due once it stands this many times nearer than it was drawn from
+DRAW_MIN_SHARE = 0.02     # the drawer waits until this share of the frame is due (as in its training pairs:
+# a tick's due pixels alone are a thin band it never saw)
 NOISE_CELLS_M = (1.0, 4.0)  # world-anchored noise: cell sizes on the ground plane
 DRAW_IN_CHANNELS = 9       # rgb 3, encoded depth 1, due mask 1, log approach 1, noise 2, sky 1
 DRAW_OUT_CHANNELS = 4
@@ -92,28 +94,72 @@ def drawer_inputs(rgb: np.ndarray, denc: np.ndarray, depth: np.ndarray, seen_m: 
     return x
 
 
-def pair_sample(bank, cam: Camera, far_m: float, i: int, k: int, rng: np.random.Generator, blur: bool = True):
-    """A training pair from one path: true frame i (blurred half the time, as generated frames come to be)
-    warped with its true depth to the pose of frame i + k, holes filled as the generator fills them, and the
-    true frame i + k. Returns (inputs, target rgb float (H, W, 3), target encoded depth, due mask, base rgb,
-    base encoded depth)."""
+def pair_inputs(cam: Camera, far_m: float, a, b, rng: np.random.Generator, seed: int, blur: bool = True):
+    """A training pair: true frame `a` (blurred half the time, as generated frames come to be) warped with its
+    true depth to the pose of true frame `b`, holes filled as the generator fills them. Returns (inputs,
+    target rgb float (H, W, 3), target encoded depth, due mask, base rgb, base encoded depth)."""
     from .geometry import fill_holes, warp
     from .step import encode_depth, rgb_to_float
-    src, dst = bank.pose_at(i), bank.pose_at(i + k)
-    rgb = rgb_to_float(bank.rgb[i])
+    rgb = rgb_to_float(a.rgb)
     if blur and rng.random() < 0.5:
         from .realism import gaussian_blur
         rgb = gaussian_blur(rgb[None], float(rng.uniform(0.3, 1.0)))[0]
-    depth = bank.depth[i].astype(np.float32)
-    wp = warp(cam, rgb, depth, src, dst)
-    seen = carry_seen(cam, depth, wp.depth, wp.valid, src, dst)
-    base_rgb, base_d = fill_holes(wp.rgb, wp.depth, wp.valid, cam.elevation(dst.pitch))
+    depth = a.depth.astype(np.float32)
+    wp = warp(cam, rgb, depth, a.pose, b.pose)
+    seen = carry_seen(cam, depth, wp.depth, wp.valid, a.pose, b.pose)
+    base_rgb, base_d = fill_holes(wp.rgb, wp.depth, wp.valid, cam.elevation(b.pose.pitch))
     due = due_mask(seen, base_d, far_m)
     denc = encode_depth(base_d, far_m)
-    seed = int(bank.episode[i])
-    x = drawer_inputs(base_rgb, denc, base_d, seen, due, world_noise(cam, base_d, dst, seed, far_m), far_m)
-    return (x, rgb_to_float(bank.rgb[i + k]), encode_depth(bank.depth[i + k], far_m), due,
-            base_rgb.astype(np.float32), denc)
+    x = drawer_inputs(base_rgb, denc, base_d, seen, due, world_noise(cam, base_d, b.pose, seed, far_m), far_m)
+    return (x, rgb_to_float(b.rgb), encode_depth(b.depth, far_m), due, base_rgb.astype(np.float32), denc)
+
+
+def pair_sample(bank, cam: Camera, far_m: float, i: int, k: int, rng: np.random.Generator, blur: bool = True):
+    """`pair_inputs` for frames i and i + k of one path of a dataset (train.FrameBank)."""
+    from ..poses import Frame
+    a = Frame(bank.rgb[i], bank.depth[i], bank.pose_at(i))
+    b = Frame(bank.rgb[i + k], bank.depth[i + k], bank.pose_at(i + k))
+    return pair_inputs(cam, far_m, a, b, rng, int(bank.episode[i]), blur)
+
+
+class RenderedPairs:
+    """Pairs rendered on demand in the training scenes: a pose anywhere free, and a pose 2-80 m straight on
+    (turned up to 45 degrees a third of the time), so what stood far away in the first is near in the second:
+    a dataset's paths move a few metres between frames a few seconds apart, and never show a tree 100 m
+    away coming near."""
+
+    def __init__(self, specs, intr):
+        import moderngl
+        from ..procedural.render import GroundTruthRenderer
+        self.ctx = moderngl.create_standalone_context(backend="egl")
+        self.renderers = [GroundTruthRenderer(s, ctx=self.ctx) for s in specs]
+        self.spawns = [r.world.spawn_pose() for r in self.renderers]
+        self.intr = intr
+
+    def sample(self, rng: np.random.Generator):
+        """(frame a, frame b, seed)."""
+        from ..poses import heading_vectors
+        n = int(rng.integers(len(self.renderers)))
+        r, sp = self.renderers[n], self.spawns[n]
+        w = r.world
+        for _ in range(200):
+            x, z = sp.x + rng.uniform(-150, 150), sp.z + rng.uniform(-150, 150)
+            yaw = rng.uniform(-np.pi, np.pi)
+            d = float(np.exp(rng.uniform(np.log(2.0), np.log(80.0))))
+            fwd, _ = heading_vectors(yaw)
+            x2, z2 = x + d * fwd[0], z + d * fwd[2]
+            if w.is_free(x, z, 1.0) and w.is_free(x2, z2, 1.0):
+                break
+        pitch = rng.uniform(-0.2, 0.1)
+        turn = rng.uniform(-0.8, 0.8) if rng.random() < 1 / 3 else rng.uniform(-0.05, 0.05)
+        a = r.render(w.eye_pose(x, z, yaw, pitch), self.intr)
+        b = r.render(w.eye_pose(x2, z2, yaw + turn, pitch + rng.uniform(-0.05, 0.05)), self.intr)
+        return a, b, int(w.spec.seed)
+
+    def release(self):
+        for r in self.renderers:
+            r.release()
+        self.ctx.release()
 
 
 def draw(net, cam: Camera, rgb: np.ndarray, depth: np.ndarray, seen: np.ndarray, pose, seed: int, far_m: float):
@@ -121,7 +167,7 @@ def draw(net, cam: Camera, rgb: np.ndarray, depth: np.ndarray, seen: np.ndarray,
     and now drawn from where they stand."""
     from .step import decode_depth, encode_depth, rgb_to_float, rgb_to_uint8
     due = due_mask(seen, depth, far_m)
-    if not due.any():
+    if due.mean() < DRAW_MIN_SHARE:
         return rgb, depth, seen
     rgbf, denc = rgb_to_float(rgb), encode_depth(depth, far_m)
     x = drawer_inputs(rgbf, denc, depth, seen, due, world_noise(cam, depth, pose, seed, far_m), far_m)
