@@ -22,7 +22,7 @@ import numpy as np
 from worldgen.poses import PITCH_LIMIT_RAD, Action, Pose, apply_action
 from worldgen.video import VideoWriter
 
-from .bindings import Bindings
+from .bindings import Bindings, key_help
 from .clock import FixedStep, RealClock
 from .input import ActionMapper, InputState, ScriptedInput
 from .session import GeneratorFault
@@ -113,12 +113,12 @@ def keyframes(backend) -> int:
 
 
 def hud_lines(backend: str, fps: float, tick_hz: float, gen_ms: float, pose: Pose, memory: int,
-              extra: list | None = None) -> list[str]:
+              extra: list | None = None, bindings: Bindings | None = None) -> list[str]:
+    """The HUD's text; its key help comes from the bindings in use (the defaults when none are given)."""
     return [f"fps {fps:5.1f}   ticks/s {tick_hz:5.1f}   generator {gen_ms:5.1f} ms   backend {backend}",
             f"pose x {pose.x:7.2f} y {pose.y:6.2f} z {pose.z:7.2f}  yaw {math.degrees(pose.yaw) % 360:5.1f}  "
             f"pitch {math.degrees(pose.pitch):5.1f}   memory {memory} keyframes",
-            "WASD move  mouse look (click; Esc frees)  Space/C up/down  Shift run  P pause  . step",
-            "F5 save  F9 load  F12 screenshot  Backspace reset  F1 hide", *(extra or [])]
+            *key_help(bindings or Bindings()), *(extra or [])]
 
 
 class LoopCore:
@@ -213,7 +213,7 @@ class LoopCore:
                 slow = [f"generator behind: {self.tick_rate:.0f} of {self.cfg.tick_hz:g} ticks/s; each tick "
                         f"carries the motion of those it missed"]
             self._hud = hud_lines(backend.name, self.fps, self.tick_rate, self.step_ms, view, keyframes(backend),
-                                  slow + self.messages)
+                                  slow + self.messages, self.mapper.b)
             self._hud_t = now
         hud = self._hud if self.hud_on else None
         if not self.display.changed(view, size, hud) and only_if_changed:

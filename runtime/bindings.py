@@ -39,6 +39,37 @@ class Bindings:
         return [c for c, names in self.keys.items() if key_name in names]
 
 
+_KEY_LABELS = {"escape": "Esc", "left shift": "Shift", "right shift": "Shift", "left ctrl": "Ctrl",
+               "right ctrl": "Ctrl", "left alt": "Alt", "right alt": "Alt", "return": "Enter"}
+
+
+def key_label(name: str) -> str:
+    """A key's name as the HUD shows it: "w" -> "W", "f5" -> "F5", "left shift" -> "Shift"."""
+    if name in _KEY_LABELS:
+        return _KEY_LABELS[name]
+    return name.upper() if len(name) == 1 or (name[0] == "f" and name[1:].isdigit()) else name.title()
+
+
+def key_help(b: Bindings) -> list[str]:
+    """The HUD's two lines of key help, from the bindings in use (the first key of each command; a command
+    with no key is left out)."""
+    def k(cmd):
+        return key_label(b.keys[cmd][0]) if b.keys.get(cmd) else ""
+
+    def items(pairs):
+        return "  ".join(f"{keys} {what}".strip() for keys, what in pairs if keys)
+
+    move = "".join(k(c) for c in ("forward", "left", "back", "right"))
+    move = move if len(move) == 4 and all(len(k(c)) == 1 for c in ("forward", "left", "back", "right")) \
+        else "/".join(filter(None, (k(c) for c in ("forward", "left", "back", "right"))))
+    look = f"mouse look (click; {k('release_mouse')} frees)" if k("release_mouse") else "mouse look (click)"
+    updown = "/".join(filter(None, (k("up"), k("down"))))
+    return [items([(move, "move"), (look, ""), (updown, "up/down"), (k("run"), "run"), (k("pause"), "pause"),
+                   (k("step"), "step")]),
+            items([(k("save"), "save"), (k("load"), "load"), (k("screenshot"), "screenshot"), (k("reset"), "reset"),
+                   (k("hud"), "hide")])]
+
+
 def load_bindings(path) -> Bindings:
     """Defaults overridden by a TOML file: [keys] command = ["key", ...] and top-level numbers."""
     path = Path(path)

@@ -93,3 +93,15 @@ def test_bindings_file_overrides_and_refuses_unknowns(tmp_path):
     p.write_text('mouse_speed = 2\n')
     with pytest.raises(ValueError, match="mouse_speed"):
         load_bindings(p)
+
+
+def test_the_hud_key_help_comes_from_the_bindings_in_use(tmp_path):
+    from runtime.app import hud_lines
+    from worldgen.poses import Pose
+    default = hud_lines("onnx", 60, 30, 15, Pose(0, 0, 0, 0, 0), 3)
+    assert "WASD move" in default[2] and "Esc frees" in default[2] and default[3].startswith("F5 save  F9 load")
+    p = tmp_path / "keys.toml"
+    p.write_text('[keys]\nforward = ["z"]\nleft = ["q"]\nsave = ["f6"]\nscreenshot = []\nrelease_mouse = ["tab"]\n')
+    lines = hud_lines("onnx", 60, 30, 15, Pose(0, 0, 0, 0, 0), 3, bindings=load_bindings(p))
+    assert "ZQSD move" in lines[2] and "Tab frees" in lines[2]
+    assert lines[3].startswith("F6 save") and "screenshot" not in lines[3]
