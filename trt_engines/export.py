@@ -58,15 +58,45 @@ class ExportError(FileRefused):
     """An ONNX file that does not belong to its checkpoint or is damaged."""
 
 
-def read_sidecar(onnx_path, checkpoint_weights_sha256: str | None = None) -> dict:
-    """The sidecar of an exported file, checked against the file (and the checkpoint, when given)."""
+def read_sidecar(onnx_path, checkpoint_weights_sha256: str | None = None, fmt: str = FORMAT) -> dict:
+    """The sidecar of an exported file, checked against the file (and the checkpoint, when given); `fmt`:
+    DRAWER_FORMAT for an exported drawer."""
     onnx_path = Path(onnx_path)
     sp = sidecar_path(onnx_path)
     meta = read_json(sp, ExportError, "no sidecar (export with: worldloop export --checkpoint C)")
-    if meta.get("format") != FORMAT or not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
-        raise ExportError(f"{sp}: field format/version: not a {FORMAT} version <= {VERSION}")
+    if meta.get("format") != fmt or not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
+        raise ExportError(f"{sp}: field format/version: not a {fmt} version <= {VERSION}")
     if not onnx_path.exists() or sha256_file(onnx_path) != meta.get("onnx_sha256"):
         raise ExportError(f"{onnx_path}: missing or altered (sha256 differs from {sp.name})")
     if checkpoint_weights_sha256 and meta.get("checkpoint_weights_sha256") != checkpoint_weights_sha256:
         raise ExportError(f"{onnx_path}: exported from other weights than the checkpoint's; export again")
     return meta
+
+
+DRAWER_FORMAT = FORMAT + ".drawer"
+DRAWER_INPUTS = ("inputs",)
+DRAWER_OUTPUTS = ("drawn",)
+
+
+def export_drawer_onnx(drawer, out=None) -> Path:
+    """Export a trained drawer (drawer.json) to ONNX beside it (drawer.onnx, written atomically): input `inputs`
+    (1, 9, H, W), output `drawn` (1, 4, H, W); a sidecar ties it to the drawer's weights."""
+    import onnx
+    import torch
+    from worldgen.model.drawer import DRAW_IN_CHANNELS
+    from worldgen.model.train_drawer import load_drawer
+    net, meta = load_drawer(drawer)
+    out = Path(out) if out else Path(drawer).with_suffix(".onnx")
+    r = int(meta["res"])
+    with replacing(out) as tmp:
+        with torch.no_grad():
+            torch.onnx.export(net, (torch.zeros(1, DRAW_IN_CHANNELS, r, r),), str(tmp),
+                              input_names=list(DRAWER_INPUTS), output_names=list(DRAWER_OUTPUTS),
+                              opset_version=OPSET, dynamo=False, do_constant_folding=True)
+        onnx.checker.check_model(onnx.load(str(tmp)), full_check=True)
+    side = {"format": DRAWER_FORMAT, "version": VERSION, "onnx": out.name, "onnx_sha256": sha256_file(out),
+            "drawer": Path(drawer).with_suffix(".json").name, "drawer_weights_sha256": meta["weights_sha256"],
+            "res": r, "opset": OPSET, "inputs": {"inputs": [1, DRAW_IN_CHANNELS, r, r]},
+            "outputs": {"drawn": [1, 4, r, r]}, "dtype": "float32"}
+    atomic_write_text(sidecar_path(out), json.dumps(side, indent=1))
+    return out

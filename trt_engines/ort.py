@@ -64,3 +64,20 @@ class OrtNet:
         self.a[...] = a
         self.session.run_with_iobinding(self.binding)
         return self.out
+
+
+class OrtDrawer:
+    """The drawer (worldgen/model/drawer.py) as a numpy callable on an ONNX Runtime session."""
+
+    def __init__(self, session, res: int, in_channels: int = 9):
+        self.session = session
+        self.x = np.zeros((1, in_channels, res, res), np.float32)
+        self.out = np.zeros((1, 4, res, res), np.float32)
+        self.binding = session.io_binding()
+        self.binding.bind_cpu_input("inputs", self.x)
+        self.binding.bind_output("drawn", "cpu", 0, np.float32, list(self.out.shape), self.out.ctypes.data)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        self.x[...] = x
+        self.session.run_with_iobinding(self.binding)
+        return self.out.copy()

@@ -149,3 +149,23 @@ def test_train_drawer_runs_resumes_and_loads(tmp_path):
     w.write_bytes(w.read_bytes()[:-10])
     with pytest.raises(CheckpointError, match="drawer.safetensors: sha256 differs"):
         load_drawer(out)
+
+
+def test_the_drawer_exports_to_onnx_and_runs_the_same(tmp_path):
+    import json
+    from trt_engines.export import DRAWER_FORMAT, export_drawer_onnx, read_sidecar
+    from trt_engines.ort import OrtDrawer, make_session
+    from worldgen.model.train_drawer import load_drawer, save_drawer
+    torch.manual_seed(1)
+    net = DrawNet(DRAW_IN_CHANNELS)
+    with torch.no_grad():
+        net.head.weight.normal_(0, 0.05)
+    save_drawer(tmp_path / "drawer", net, {"step": 0, "res": 32})
+    onnx_path = export_drawer_onnx(tmp_path / "drawer")
+    side = read_sidecar(onnx_path, fmt=DRAWER_FORMAT)
+    assert side["res"] == 32 and side["drawer_weights_sha256"] == json.loads(
+        (tmp_path / "drawer.json").read_text())["weights_sha256"]
+    x = np.random.default_rng(0).standard_normal((1, DRAW_IN_CHANNELS, 32, 32)).astype(np.float32)
+    ort_out = OrtDrawer(make_session(onnx_path, threads=1), 32)(x)
+    torch_out = TorchDrawer(load_drawer(tmp_path / "drawer")[0])(x)
+    assert np.abs(torch_out).max() > 1e-3 and np.abs(ort_out - torch_out).max() < 1e-4
