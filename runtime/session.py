@@ -25,8 +25,8 @@ class GeneratorFault(RuntimeError):
 
 class Session:
     def __init__(self, backend: str, checkpoint, spec: SceneSpec, record=None, load=None, start_pose=None,
-                 ort_provider: str = "cpu", threads: int | None = None):
-        self.backend = make_generator(backend, checkpoint, ort_provider, threads)
+                 ort_provider: str = "cpu", threads: int | None = None, drawer=None):
+        self.backend = make_generator(backend, checkpoint, ort_provider, threads, drawer)
         self.spec = spec
         self.frame: Frame = self.backend.start(spec, start_pose)
         self.picture: Frame | None = None     # a picture scene's start frame, read once (or taken from a save)

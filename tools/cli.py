@@ -186,7 +186,7 @@ def cmd_play(args):
 
     def make_session():
         session = Session(backend, checkpoint, spec, record=args.record, load=args.load, start_pose=start,
-                          ort_provider=args.ort_provider, threads=threads)
+                          ort_provider=args.ort_provider, threads=threads, drawer=args.drawer)
         if args.replay and abs(log.tick_hz - session.config.tick_hz) > 1e-9:
             raise ValueError(f"{args.replay}: field tick_hz is {log.tick_hz:g}, but the model ticks at "
                              f"{session.config.tick_hz:g} Hz: its actions would mean other motions")
@@ -293,8 +293,8 @@ def cmd_bench_loop(args):
 
 
 def cmd_export(args):
-    from trt_engines.export import export_onnx
-    out = export_onnx(args.checkpoint, args.out)
+    from trt_engines.export import export_drawer_onnx, export_onnx
+    out = export_drawer_onnx(args.drawer, args.out) if args.drawer else export_onnx(args.checkpoint, args.out)
     print(f"wrote {out} and {out.with_suffix('.onnx.json')}")
 
 
@@ -470,6 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch", "trt", "oracle"],
                     help="generator backend; auto picks TensorRT on an NVIDIA GPU, else ONNX Runtime, else torch")
     pl.add_argument("--checkpoint", type=_checkpoint, help="model checkpoint (default: the bundled model)")
+    pl.add_argument("--drawer", help="a trained drawer (worldloop train-drawer; drawer.json) that draws what is "
+                    "due once, after the network (torch and onnx backends)")
     pl.add_argument("--ort-provider", default="cpu", choices=["cpu", "cuda", "tensorrt"],
                     help="with --backend onnx: ONNX Runtime's execution provider (cuda and tensorrt need a GPU)")
     pl.add_argument("--load", help="start from a save game (.wlsave)")
@@ -604,6 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
     x = sub.add_parser("export", help="export the checkpoint's network to ONNX (static shapes, checked, sidecar)")
     x.add_argument("--checkpoint", type=_checkpoint, default=str(BUNDLED))
     x.add_argument("--out", help="ONNX file (default: beside the checkpoint, X.onnx)")
+    x.add_argument("--drawer", help="export this trained drawer (drawer.json) instead of the checkpoint")
     x.set_defaults(func=cmd_export)
 
     en = sub.add_parser("engines", help="TensorRT engines in the cache folder: build, list, clean")

@@ -36,19 +36,22 @@ def select_backend(requested: str) -> tuple[str, str]:
     return "torch", f"backend torch: torch eager on the CPU, because {why} and onnxruntime is not installed"
 
 
-def make_generator(name: str, checkpoint=None, ort_provider: str = "cpu", threads: int | None = None):
+def make_generator(name: str, checkpoint=None, ort_provider: str = "cpu", threads: int | None = None, drawer=None):
     """Construct a backend by name; raises BackendUnavailable with a one-line reason. `ort_provider` picks
-    ONNX Runtime's execution provider for the onnx backend: cpu, or cuda / tensorrt on an NVIDIA GPU."""
+    ONNX Runtime's execution provider for the onnx backend: cpu, or cuda / tensorrt on an NVIDIA GPU. `drawer`:
+    a trained drawer (worldgen/model/drawer.py) for the torch and onnx backends."""
+    if drawer is not None and name not in ("torch", "onnx"):
+        raise BackendUnavailable(f"--drawer runs with the torch and onnx backends, not {name}")
     if name == "oracle":
         from .oracle import OracleGenerator
         return OracleGenerator(checkpoint)
     if name == "torch":
         from .torch_backend import TorchGenerator
-        return TorchGenerator(checkpoint, threads)
+        return TorchGenerator(checkpoint, threads, drawer)
     if name == "onnx":
         from .onnx_backend import OnnxGenerator
         try:
-            return OnnxGenerator(checkpoint, threads, provider=ort_provider)
+            return OnnxGenerator(checkpoint, threads, provider=ort_provider, drawer=drawer)
         except RuntimeError as e:
             raise BackendUnavailable(str(e)) from None
     if name == "trt":

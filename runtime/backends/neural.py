@@ -1,6 +1,8 @@
 """What the neural backends share: a start frame from the scene, then the generator's own step."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import moderngl
 import numpy as np
 
@@ -17,11 +19,26 @@ class NeuralBackend:
 
     name = "neural"
 
-    def _init_common(self, checkpoint, side: dict):
+    drawer = None
+
+    def _init_common(self, checkpoint, side: dict, drawer=None):
+        """The generator; with a drawer (drawer.py) the model's id names it too, so a save or recording made
+        with it is never taken for one made without."""
         self.side = side
         self.model_id = model_id(side)
         self.model_sha256 = sha256_file(paths(checkpoint)[0])
-        self.gen = NeuralGenerator(self.config, self.net)
+        if drawer is not None:
+            from worldgen.files import read_json
+            from worldgen.model.checkpoint import CheckpointError
+            meta = read_json(Path(drawer).with_suffix(".json"), CheckpointError, "no such drawer")
+            self.model_id += f"+drawer-{meta['weights_sha256'][:16]}"
+        self.gen = NeuralGenerator(self.config, self.net, drawer=self.drawer)
+
+    def _check_drawer(self, drawer, meta: dict) -> None:
+        if meta.get("res") != self.config.res:
+            from worldgen.model.checkpoint import CheckpointError
+            raise CheckpointError(f"{Path(drawer).with_suffix('.json')}: field res: the drawer draws at "
+                                  f"{meta.get('res')}, the model at {self.config.res}")
 
     def start(self, spec: SceneSpec, pose: Pose | None = None, for_state: bool = False,
               picture: Frame | None = None) -> Frame:

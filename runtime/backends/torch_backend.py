@@ -9,9 +9,16 @@ from .neural import NeuralBackend
 class TorchGenerator(NeuralBackend):
     name = "torch"
 
-    def __init__(self, checkpoint, threads: int | None = None):
+    def __init__(self, checkpoint, threads: int | None = None, drawer=None):
         import torch
         torch.set_num_threads(threads or 2)
         self.config, net, side = load_torch_net(checkpoint)
         self.net = TorchNet(net)
-        self._init_common(checkpoint, side)
+        self.drawer = None
+        if drawer is not None:
+            from worldgen.model.generator import TorchDrawer
+            from worldgen.model.train_drawer import load_drawer
+            dnet, meta = load_drawer(drawer)
+            self._check_drawer(drawer, meta)
+            self.drawer = TorchDrawer(dnet)
+        self._init_common(checkpoint, side, drawer)

@@ -239,3 +239,51 @@ def test_generator_threads_are_the_free_cores_plus_one(monkeypatch, here, busy, 
     threads, why = cores.generator_threads()
     assert threads == want
     assert f"{here} core(s) here, {busy:.1f} busy" in why
+
+
+@pytest.fixture(scope="module")
+def tiny_drawer(tmp_path_factory):
+    from worldgen.model.drawer import DRAW_IN_CHANNELS
+    from worldgen.model.network import DrawNet
+    from worldgen.model.train_drawer import save_drawer
+    torch.manual_seed(2)
+    net = DrawNet(DRAW_IN_CHANNELS)
+    with torch.no_grad():
+        net.head.weight.normal_(0, 0.05)
+    path = tmp_path_factory.mktemp("drawer") / "drawer"
+    save_drawer(path, net, {"step": 0, "res": TINY.res})
+    return path.with_suffix(".json")
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_play_with_a_drawer_saves_loads_and_names_it(backend, tiny_checkpoint, tiny_drawer, tmp_path):
+    acts = script(60)
+    plain = Session(backend, tiny_checkpoint, SPEC)
+    straight = Session(backend, tiny_checkpoint, SPEC, drawer=tiny_drawer)
+    assert "+drawer-" in straight.backend.model_id and "+drawer-" not in plain.backend.model_id
+    for a in acts:
+        straight.step(a)
+        plain.step(a)
+    assert frame_digest(straight.frame) != frame_digest(plain.frame)      # the drawer drew
+    first = Session(backend, tiny_checkpoint, SPEC, drawer=tiny_drawer)
+    for a in acts[:30]:
+        first.step(a)
+    save = first.save(tmp_path / "t30.wlsave")
+    with pytest.raises(SaveError, match="made with model"):
+        Session(backend, tiny_checkpoint, SPEC, load=save)               # not without the drawer it was made with
+    resumed = Session(backend, tiny_checkpoint, SPEC, load=save, drawer=tiny_drawer)
+    for a in acts[30:]:
+        resumed.step(a)
+    assert frame_digest(resumed.frame) == frame_digest(straight.frame)
+
+
+def test_a_drawer_of_another_resolution_is_refused(tiny_checkpoint, tmp_path):
+    import json
+    from worldgen.model.checkpoint import CheckpointError
+    from worldgen.model.drawer import DRAW_IN_CHANNELS
+    from worldgen.model.network import DrawNet
+    from worldgen.model.train_drawer import save_drawer
+    save_drawer(tmp_path / "d128", DrawNet(DRAW_IN_CHANNELS), {"step": 0, "res": 128})
+    assert json.loads((tmp_path / "d128.json").read_text())["res"] == 128
+    with pytest.raises(CheckpointError, match="d128.json: field res"):
+        Session("torch", tiny_checkpoint, SPEC, drawer=tmp_path / "d128.json")
