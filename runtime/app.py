@@ -39,6 +39,7 @@ class PlayOptions:
     screenshot_dir: str = ""
     input_source: str = "pygame"     # or "pynput"
     show_hud: bool = True
+    stereo: object = None            # stereo.StereoOptions: side by side, each eye reprojected to its pose
 
 
 def default_dir(kind: str) -> Path:
@@ -57,9 +58,11 @@ def frame_digest(frame) -> str:
     return hashlib.sha256(frame.rgb.tobytes() + frame.depth.tobytes()).hexdigest()
 
 
-def run_headless(session, ticks: int, actions=None, video=None, size=(512, 512), hud=False, stop=None) -> dict:
+def run_headless(session, ticks: int, actions=None, video=None, size=(512, 512), hud=False, stop=None,
+                 stereo=None) -> dict:
     """Run `ticks` ticks synchronously, drawing each through the display offscreen (EGL). With `stop`
-    (interrupts.Stop), a signal ends the run after the tick it came in, the video closed on what was drawn."""
+    (interrupts.Stop), a signal ends the run after the tick it came in, the video closed on what was drawn.
+    With `stereo` (stereo.StereoOptions) the display draws both eyes side by side."""
     import moderngl
     from worldgen.procedural.render import make_current
     from .display import Display, read_framebuffer
@@ -92,7 +95,7 @@ def run_headless(session, ticks: int, actions=None, video=None, size=(512, 512),
         last = now
         lines = hud_lines(session.backend.name, fps, fps, gen_ms, frame.pose, keyframes(session.backend)) \
             if hud else None
-        display.draw(frame.pose, screen, size, lines)
+        display.draw(frame.pose, screen, size, lines, stereo)
         if writer:
             writer.write(read_framebuffer(screen, size))
         digests.append(frame_digest(frame))
@@ -125,8 +128,12 @@ class LoopCore:
     """One display frame's update and draw, shared by the window and the headless loop benchmark."""
 
     def __init__(self, worker, display, mapper: ActionMapper, state: InputState, fixed: FixedStep,
-                 save_dir: str = "", replay: ScriptedInput | None = None, show_hud: bool = True):
+                 save_dir: str = "", replay: ScriptedInput | None = None, show_hud: bool = True, stereo=None):
         self.worker, self.display, self.mapper, self.state, self.fixed = worker, display, mapper, state, fixed
+        self.stereo = stereo
+        snap = getattr(stereo, "snap_turn_deg", None)
+        self.snap = math.radians(snap) if snap else None   # snap turning: the view turns in steps of this
+        self.snap_pending = 0.0                              # turning asked for and not yet a whole step
         self.cfg = worker.session.config
         self.save_dir, self.replay, self.hud_on = Path(save_dir or default_dir("saves")), replay, show_hud
         pub = worker.take()
@@ -137,6 +144,21 @@ class LoopCore:
         self.carry, self.dropped = np.zeros(5), 0        # motion of ticks the model was too slow to take
         self.fps, self.tick_rate, self.step_ms = 0.0, 0.0, 0.0
         self._rate_t0, self._rate_n, self._hud, self._hud_t = None, 0, None, -1.0
+        self.view_yaw = self._yaw_sent = pub.frame.pose.yaw   # snap turning: the heading shown, and sent
+        self.moving = False
+
+    def _snap_turn(self, a: np.ndarray) -> np.ndarray:
+        """Snap turning: the turn the player asks for gathers until it makes a whole step, then the view jumps
+        by that step at once (reprojection turns the picture exactly) and the generator is sent the turn over
+        the next ticks at the trained rate, catching up with what the player already sees."""
+        self.snap_pending += a[3]
+        while abs(self.snap_pending) >= self.snap:
+            step = math.copysign(self.snap, self.snap_pending)
+            self.view_yaw += step
+            self.snap_pending -= step
+        a = a.copy()
+        a[3] = self.view_yaw - self._yaw_sent
+        return a
 
     def update(self, frame_s: float, now: float) -> list[str]:
         """Input commands, due ticks sent to the generator, the newest frame taken. Returns the commands
@@ -164,7 +186,11 @@ class LoopCore:
                     break                   # a replay keeps every action: wait instead of dropping
                 a = self.replay.next_action()
             else:
-                a = self.mapper.tick_action(self.state) + self.carry
+                asked = self.mapper.tick_action(self.state)
+                self.moving = bool(np.any(np.abs(asked) > 1e-9))
+                a = asked + self.carry
+                if self.snap is not None:       # the turn still owed to the snapped view, not the carried one
+                    a[3] = self._snap_turn(asked)[3]
                 if self.worker.pending() >= MAX_IN_FLIGHT:
                     # the model is behind: this tick is not queued, but its motion goes into the next one sent,
                     # so the player walks and turns at true speed (within the trained range) on a slow host
@@ -173,6 +199,7 @@ class LoopCore:
                     continue
                 self.carry = np.zeros(5)
             a = self.cfg.clamp_action(a)
+            self._yaw_sent += a[3]
             self.ticks_sent += 1
             self.in_flight.append((self.ticks_sent, a))
             self.worker.send("step", a, self.ticks_sent)
@@ -200,6 +227,9 @@ class LoopCore:
         return left
 
     def view(self) -> Pose:
+        if self.snap is not None:           # the snapped heading; the pitch still follows the mouse smoothly
+            v = view_pose(self.sent, (0.0, self.mapper.look_delta(self.state)[1]))
+            return Pose(v.x, v.y, v.z, self.view_yaw, v.pitch)
         return view_pose(self.sent, self.mapper.look_delta(self.state))
 
     def draw(self, target, size, now: float, only_if_changed: bool = False) -> bool:
@@ -216,9 +246,9 @@ class LoopCore:
                                   slow + self.messages, self.mapper.b)
             self._hud_t = now
         hud = self._hud if self.hud_on else None
-        if not self.display.changed(view, size, hud) and only_if_changed:
+        if not self.display.changed(view, size, hud, (self.stereo, self.moving)) and only_if_changed:
             return False
-        self.display.draw(view, target, size, hud)
+        self.display.draw(view, target, size, hud, self.stereo, self.moving)
         return True
 
 
@@ -263,7 +293,8 @@ class Game:
         source = PynputInput(self.bindings, state) if self.opts.input_source == "pynput" else None
         pg_input = PygameInput(self.bindings, state)
         core = LoopCore(worker, Display(self.ctx, cfg), ActionMapper(self.bindings, cfg.tick_hz, cfg.action_max),
-                        state, FixedStep(cfg.tick_hz), self.opts.save_dir, self.replay, self.opts.show_hud)
+                        state, FixedStep(cfg.tick_hz), self.opts.save_dir, self.replay, self.opts.show_hud,
+                        self.opts.stereo)
         clock = RealClock()
         for sig in (signal.SIGINT, signal.SIGTERM):      # end the loop: the shutdown below closes the recording
             signal.signal(sig, lambda *_: setattr(self, "running", False))

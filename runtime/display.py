@@ -4,6 +4,7 @@ offscreen (EGL) when headless: it draws into whatever framebuffer it is given.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import moderngl
@@ -42,7 +43,8 @@ class Display:
         self.frame: Frame | None = None
         self.reproject = True
         self.img_prog = _prog(ctx, "quad.vert", "image.frag")
-        corners = ctx.buffer(np.array([0, 0, 1, 0, 0, 1, 1, 1], "f4").tobytes())
+        corners = self._corners = ctx.buffer(np.array([0, 0, 1, 0, 0, 1, 1, 1], "f4").tobytes())
+        self._eye_prog = None
         self.quad = ctx.vertex_array(self.img_prog, [(corners, "2f", "in_corner")])
         self.depth_tex = ctx.texture((n, n), 1, dtype="f4")
         self.depth_tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
@@ -83,18 +85,22 @@ class Display:
         """The window lost its picture (uncovered, restored): the next draw must happen."""
         self._last_key = None
 
-    def changed(self, view_pose: Pose, size: tuple[int, int], hud=None) -> bool:
-        """Whether a draw now would differ from the last one (a new frame, another pose, HUD text or size);
-        the window loop skips drawing and presenting when it would not (between ticks, when nothing moves)."""
+    def changed(self, view_pose: Pose, size: tuple[int, int], hud=None, extra=None) -> bool:
+        """Whether a draw now would differ from the last one (a new frame, another pose, HUD text or size, or
+        `extra`: the stereo options and whether the player moves); the window loop skips drawing and presenting
+        when it would not (between ticks, when nothing moves)."""
         key = (self._shown, tuple(view_pose.as_array()), tuple(size), tuple(hud) if hud else None,
-               self.reproject, self.sharpen)
+               self.reproject, self.sharpen, extra)
         if key == self._last_key:
             return False
         self._last_key = key
         return True
 
-    def draw(self, view_pose: Pose, target: moderngl.Framebuffer, size: tuple[int, int], hud=None) -> None:
-        """One display frame into `target` (size = its width, height in pixels).
+    def draw(self, view_pose: Pose, target: moderngl.Framebuffer, size: tuple[int, int], hud=None,
+             stereo=None, moving: bool = False) -> None:
+        """One display frame into `target` (size = its width, height in pixels); with `stereo`
+        (stereo.StereoOptions) side by side, each eye reprojected to its own pose (`moving`: the player moves
+        or turns, for the comfort vignette).
 
         The sharpening is done at the frame's resolution while reprojecting, so the upscale to the window is one
         bilinear tap per window pixel: on a CPU rasteriser (Mesa llvmpipe) the window's pixels cost the most."""
@@ -102,7 +108,18 @@ class Display:
         # a renderer sharing this context (the scene editor's) leaves depth testing on: the window's depth buffer
         # is never cleared under the picture, so the HUD failed the test there and showed only over the bars
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
-        # 1. the newest frame, sharpened and reprojected to the view pose, at the internal resolution
+        if stereo is not None:
+            self._draw_stereo(view_pose, target, size, stereo, moving)
+        else:
+            self._draw_mono(view_pose, target, size)
+        # 3. the HUD, in window pixels from the top-left corner
+        ctx.viewport = (0, 0, *size)
+        if hud is not None:
+            self._draw_hud(hud, size)
+
+    def _reproject(self, view_pose: Pose) -> None:
+        """The newest frame, sharpened and reprojected to `view_pose`, into the internal framebuffer."""
+        ctx = self.ctx
         self.internal.use()
         ctx.disable(moderngl.BLEND)
         if self.frame is None:
@@ -118,6 +135,10 @@ class Display:
             self.reproject_quad.render(moderngl.TRIANGLE_STRIP)
         else:                           # every pixel as the frame has it (the reprojection off, for comparison)
             self._image(self.rgb_tex, (-1, -1, 1, 1), flip=False, sharpen=self.sharpen)
+
+    def _draw_mono(self, view_pose: Pose, target: moderngl.Framebuffer, size: tuple[int, int]) -> None:
+        ctx = self.ctx
+        self._reproject(view_pose)
         # 2. upscaled into the letterboxed window: a linear-filtered framebuffer blit, which Mesa's CPU rasteriser
         # does about three times faster than a textured quad (moderngl has no scaled blit; PyOpenGL does)
         target.use()
@@ -132,10 +153,36 @@ class Display:
         GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, target.glo)
         GL.glBlitFramebuffer(0, 0, side, side, x, y, x + w, y + h, GL.GL_COLOR_BUFFER_BIT, GL.GL_LINEAR)
         target.use()
-        # 3. the HUD, in window pixels from the top-left corner
+
+    def _draw_stereo(self, view_pose: Pose, target: moderngl.Framebuffer, size: tuple[int, int], opts,
+                     moving: bool) -> None:
+        """Each eye reprojected to its own pose, then through eye.frag (lens, vignette, horizon) into its half."""
+        from .stereo import eye_poses, eye_viewports
+        ctx = self.ctx
+        if self._eye_prog is None:
+            self._eye_prog = _prog(ctx, "quad.vert", "eye.frag")
+            self._eye_quad = ctx.vertex_array(self._eye_prog, [(self._corners, "2f", "in_corner")])
+            self.internal.color_attachments[0].filter = (moderngl.LINEAR, moderngl.LINEAR)
+        ep = self._eye_prog
+        ep["u_rect"].value = (-1.0, -1.0, 1.0, 1.0)
+        ep["u_tex"].value = 0
+        ep["u_lens"].value = (opts.k1, opts.k2) if opts.lens else (0.0, 0.0)
+        ep["u_chroma"].value = opts.chroma if opts.lens else 0.0
+        ep["u_vignette"].value = opts.vignette if moving else 0.0
+        target.use()
         ctx.viewport = (0, 0, *size)
-        if hud is not None:
-            self._draw_hud(hud, size)
+        target.clear(0.0, 0.0, 0.0, 1.0)
+        intr = self.cfg.intrinsics
+        for pose, vp in zip(eye_poses(view_pose, opts.ipd_m), eye_viewports(*size)):
+            self._reproject(pose)
+            # the horizon's row in the eye's picture: the level ray's projection at this pitch
+            row = intr.cy - intr.fy * math.tan(pose.pitch)
+            ep["u_horizon"].value = 1.0 - row / intr.height if opts.fixed_horizon and 0 <= row <= intr.height else -1.0
+            target.use()
+            ctx.viewport = vp
+            self.internal.color_attachments[0].use(0)
+            self._eye_quad.render(moderngl.TRIANGLE_STRIP)
+        ctx.viewport = (0, 0, *size)
 
     def _draw_hud(self, lines: list[str], size) -> None:
         if lines != getattr(self, "_hud_lines", None):    # text changes rarely: render it only then

@@ -195,13 +195,14 @@ def cmd_play(args):
     from runtime.app import default_dir
     for folder in {Path(p).parent for p in (args.record, args.video) if p} | {default_dir("saves")}:
         clean_stale_temps(folder)          # what a killed run left half-written
+    stereo = _stereo_options(args)
     if args.headless:
         with stop_flag() as stop:
             session = make_session()
             ticks = args.ticks if args.ticks is not None else (len(actions) if actions is not None else 300)
             try:
                 result = run_headless(session, ticks, actions, args.video, size=args.window or (512, 512),
-                                      hud=args.hud, stop=stop)
+                                      hud=args.hud, stop=stop, stereo=stereo)
             finally:
                 paths = session.close()
         if paths:
@@ -212,10 +213,24 @@ def cmd_play(args):
         print(summary_line(result))
         return 130 if stop.requested else 0
     bindings = load_bindings(args.bindings) if args.bindings else Bindings()
-    opts = PlayOptions(window=args.window or (960, 720), fullscreen=args.fullscreen, input_source=args.input)
+    opts = PlayOptions(window=args.window or (960, 720), fullscreen=args.fullscreen, input_source=args.input,
+                       stereo=stereo)
     result = Game(make_session, bindings, opts, actions).run()
     print(summary_line(result))
     return 0
+
+
+def _stereo_options(args):
+    """The stereo options of `play`, or None; bad values end with one line naming the option."""
+    from runtime.stereo import StereoOptions
+    if args.stereo is None:
+        for flag in ("ipd", "lens", "vignette", "fixed_horizon", "snap_turn"):
+            if getattr(args, flag) not in (None, False):
+                raise ValueError(f"--{flag.replace('_', '-')} goes with --stereo sbs")
+        return None
+    return StereoOptions(mode=args.stereo, ipd_m=0.064 if args.ipd is None else args.ipd, lens=args.lens,
+                         vignette=0.0 if args.vignette is None else args.vignette, fixed_horizon=args.fixed_horizon,
+                         snap_turn_deg=args.snap_turn)
 
 
 def _window(text: str):
@@ -482,6 +497,17 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--video", help="with --headless: write what the display shows to this mp4")
     pl.add_argument("--hud", action="store_true", help="with --headless: draw the HUD into the video")
     pl.add_argument("--fullscreen", action="store_true")
+    pl.add_argument("--stereo", choices=["sbs"], help="two eyes side by side from each generated frame, each "
+                    "reprojected with depth to its own pose at the display's rate (docs/stereo.md)")
+    pl.add_argument("--ipd", type=float, help="with --stereo: the distance between the eyes in metres, 0.04-0.08 "
+                    "(default 0.064)")
+    pl.add_argument("--lens", action="store_true", help="with --stereo: barrel and chromatic correction for a phone "
+                    "in a cardboard viewer")
+    pl.add_argument("--vignette", type=float, help="with --stereo: darken the edges while moving, 0-1 (comfort)")
+    pl.add_argument("--fixed-horizon", action="store_true", help="with --stereo: a faint level line at the horizon "
+                    "(comfort)")
+    pl.add_argument("--snap-turn", type=float, metavar="DEG", help="with --stereo: turn in steps of 30-45 degrees "
+                    "(comfort)")
     pl.add_argument("--window", type=_window, help="window size WxH (default 960x720; headless 512x512)")
     pl.add_argument("--bindings", help="key bindings TOML (see docs/formats.md)")
     pl.add_argument("--input", default="pygame", choices=["pygame", "pynput"],
