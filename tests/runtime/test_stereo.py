@@ -110,3 +110,34 @@ def test_the_lens_vignette_and_horizon_change_the_picture_where_they_should(gl_c
         assert 0 < len(changed_rows) <= 8                         # a thin level line
     finally:
         r.release()
+
+
+def test_snap_turning_jumps_the_view_and_the_generator_catches_up(gl_ctx):
+    from runtime.app import LoopCore
+    from runtime.bench import _StillWorker
+    from runtime.bindings import Bindings
+    from runtime.clock import FixedStep
+    from runtime.input import ActionMapper, InputState
+    from runtime.session import Session
+    spec = biome_default("meadow", seed=2)
+    session = Session("oracle", None, spec)
+    worker = _StillWorker(session)
+    cfg = session.config
+    state = InputState()
+    core = LoopCore(worker, Display(gl_ctx, cfg), ActionMapper(Bindings(), cfg.tick_hz, cfg.action_max), state,
+                    FixedStep(cfg.tick_hz), stereo=StereoOptions(snap_turn_deg=30))
+    yaw0, t = core.view().yaw, 0.0
+    state.press("turn_left")               # 1.5 rad/s: 30 degrees in 0.35 s
+    views = []
+    for _ in range(30):                    # half a second of display frames
+        t += 1 / 60
+        core.update(1 / 60, t)
+        views.append(core.view().yaw - yaw0)
+    state.release("turn_left")
+    steps = sorted({round(math.degrees(v), 6) for v in views})
+    assert steps == [0.0, 30.0]             # the view shows whole steps only
+    for _ in range(60):                    # the generator is sent the turn at the trained rate and catches up
+        t += 1 / 60
+        core.update(1 / 60, t)
+    assert core.sent.yaw - yaw0 == pytest.approx(math.radians(30), abs=1e-9)
+    assert core.view().yaw == pytest.approx(core.sent.yaw, abs=1e-9)
