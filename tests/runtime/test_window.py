@@ -151,3 +151,31 @@ def test_ctrl_c_in_the_window_keeps_the_recording(xvfb, tmp_path):
     assert len(log.actions) > 10
     assert imageio_ffmpeg.count_frames_and_secs(str(tmp_path / "rec.mp4"))[0] == len(log.actions)
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+def test_stereo_in_the_window_shows_two_eyes_and_walks(xvfb, tmp_path):
+    """--stereo sbs in a real window: two views side by side, alike but shifted by the eyes' parallax, with the
+    vignette while walking; W still walks."""
+    env = dict(os.environ, DISPLAY=xvfb, WORLDLOOP_DATA=str(tmp_path))
+    proc, win = start_game(xvfb, tmp_path, "--stereo", "sbs", "--vignette", "0.8", "--window", "640x320")
+    time.sleep(2.0)
+    xdo(xvfb, "windowfocus", win, check=False)
+    xdo(xvfb, "keydown", "w")
+    time.sleep(1.5)
+    shot = tmp_path / "walking.png"
+    subprocess.run(["import", "-window", win, str(shot)], env=env, check=True, timeout=30)
+    xdo(xvfb, "keyup", "w")
+    time.sleep(1.0)
+    still = tmp_path / "still.png"
+    subprocess.run(["import", "-window", win, str(still)], env=env, check=True, timeout=30)
+    result = stop_game(proc)
+    assert result["pose"][2] < -0.5                               # walked forward
+    walking = np.asarray(Image.open(shot).convert("RGB")).astype(float)
+    img = np.asarray(Image.open(still).convert("RGB")).astype(float)
+    assert img.shape == (320, 640, 3)
+    left, right = img[:, :320], img[:, 320:]
+    assert left.std() > 20 and right.std() > 20
+    assert np.abs(left - right).mean() < 0.25 * np.abs(left - left.mean()).mean() + 8   # the same scene
+    assert not np.array_equal(left, right)                        # from two places
+    corner = (slice(130, 190), slice(0, 20))                      # the left eye's left edge, mid-height
+    assert walking[corner].mean() < 0.7 * img[corner].mean()      # darker while walking (the vignette)
