@@ -1,12 +1,10 @@
 """The onnx backend: the exported network on ONNX Runtime's CPU provider; geometry and memory in numpy.
 
-This path never imports torch. When the checkpoint has no current ONNX export beside it, one is made by a
-separate `worldloop export` process (which does use torch), so the playing process stays torch-free.
+This path never imports torch. When the checkpoint has no current ONNX export beside it, one is made by the
+export module (trt_engines/export.py) in a fresh interpreter (multiprocessing's spawn: it imports torch there),
+so the playing process stays torch-free.
 """
 from __future__ import annotations
-
-import subprocess
-import sys
 
 from pathlib import Path
 
@@ -25,11 +23,30 @@ def ensure_onnx(checkpoint, side: dict | None = None) -> tuple[object, dict]:
     try:
         return path, read_sidecar(path, side["weights_sha256"])
     except ExportError:
-        proc = subprocess.run([sys.executable, "-m", "tools.cli", "export", "--checkpoint", str(checkpoint),
-                               "--out", str(path)], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"exporting {checkpoint} to ONNX failed: {proc.stderr.strip()[-500:]}") from None
+        _export_apart("export_onnx", str(checkpoint), str(path))
         return path, read_sidecar(path, side["weights_sha256"])
+
+
+def _export_job(name: str, src: str, out: str, errors) -> None:
+    """In the spawned interpreter: one export function of trt_engines.export; a failure's message goes back."""
+    from trt_engines import export
+    try:
+        getattr(export, name)(src, out)
+    except Exception as e:  # noqa: BLE001 - any failure is reported to the parent as one line
+        errors.put(f"{e.__class__.__name__}: {e}")
+
+
+def _export_apart(name: str, src: str, out: str) -> None:
+    """Run trt_engines.export.`name`(src, out) in a fresh interpreter, so torch never loads in this one."""
+    import multiprocessing as mp
+    ctx = mp.get_context("spawn")
+    errors = ctx.Queue()
+    proc = ctx.Process(target=_export_job, args=(name, src, out, errors))
+    proc.start()
+    proc.join()
+    message = errors.get() if not errors.empty() else None
+    if proc.exitcode != 0 or message:
+        raise RuntimeError(f"exporting {src} to ONNX failed: {(message or f'exit status {proc.exitcode}')[-500:]}")
 
 
 def ensure_drawer_onnx(drawer) -> tuple[Path, dict]:
@@ -43,10 +60,7 @@ def ensure_drawer_onnx(drawer) -> tuple[Path, dict]:
     try:
         return path, _drawer_sidecar(path, meta)
     except ExportError:
-        proc = subprocess.run([sys.executable, "-m", "tools.cli", "export", "--drawer", str(jpath), "--out", str(path)],
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"exporting {jpath} to ONNX failed: {proc.stderr.strip()[-500:]}") from None
+        _export_apart("export_drawer_onnx", str(jpath), str(path))
         return path, _drawer_sidecar(path, meta)
 
 
