@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import moderngl
 import numpy as np
 
 from worldgen.files import sha256_file
@@ -53,12 +52,11 @@ class NeuralBackend:
         if spec.from_picture:
             from ..from_image import picture_frame
             return self.gen.start(picture if picture is not None else picture_frame(spec, self.config.res))
-        ctx = moderngl.create_standalone_context(backend="egl")
-        r = GroundTruthRenderer(spec, ctx=ctx)
+        from ..glcontext import thread_context
+        r = GroundTruthRenderer(spec, ctx=thread_context())     # the thread's context, kept between starts
         pose = pose or r.world.spawn_pose()
         frame = r.render(pose, self.config.intrinsics)
         r.release()
-        ctx.release()
         return self.gen.start(frame)
 
     def step(self, action) -> Frame:

@@ -38,7 +38,8 @@ class OracleGenerator:
         if self.renderer is None or self.renderer.world.spec != spec:
             if self.renderer is not None:
                 self.renderer.release()
-            self.renderer = GroundTruthRenderer(spec, ctx=self.ctx)
+            from ..glcontext import thread_context
+            self.renderer = GroundTruthRenderer(spec, ctx=self.ctx or thread_context())   # one context a thread
         self.pose = pose or self.renderer.world.spawn_pose()
         self.tick = 0
         return self.renderer.render(self.pose, self.config.intrinsics)

@@ -287,3 +287,22 @@ def test_a_drawer_of_another_resolution_is_refused(tiny_checkpoint, tmp_path):
     assert json.loads((tmp_path / "d128.json").read_text())["res"] == 128
     with pytest.raises(CheckpointError, match="d128.json: field res"):
         Session("torch", tiny_checkpoint, SPEC, drawer=tmp_path / "d128.json")
+
+
+def test_starts_on_one_thread_share_one_gl_context(tiny_checkpoint, monkeypatch):
+    import threading
+
+    import moderngl
+    from runtime.glcontext import thread_context
+    made = []
+    real = moderngl.create_standalone_context
+    monkeypatch.setattr(moderngl, "create_standalone_context", lambda *a, **k: made.append(1) or real(*a, **k))
+    for backend, ck in (("torch", tiny_checkpoint), ("torch", tiny_checkpoint), ("oracle", None), ("oracle", None)):
+        Session(backend, ck, SPEC)
+    assert len(made) <= 1                                  # at most this thread's first
+    here = thread_context()
+    other = []
+    t = threading.Thread(target=lambda: other.append(thread_context()))
+    t.start()
+    t.join()
+    assert thread_context() is here and other[0] is not here
