@@ -110,9 +110,8 @@ def run_headless(session, ticks: int, actions=None, video=None, size=(512, 512),
 
 
 def keyframes(backend) -> int:
-    """Keyframes in a neural backend's spatial memory (0 for the oracle)."""
-    memory = getattr(getattr(getattr(backend, "gen", None), "state", None), "memory", None)
-    return len(memory) if memory is not None else 0
+    """Keyframes in the backend's spatial memory (0 for the oracle), from its stats()."""
+    return int(backend.stats().get("keyframes", 0))
 
 
 def hud_lines(backend: str, fps: float, tick_hz: float, gen_ms: float, pose: Pose, memory: int,

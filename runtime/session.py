@@ -11,7 +11,7 @@ import numpy as np
 from worldgen.poses import PITCH_LIMIT_RAD, Frame, Pose
 from worldgen.procedural.spec import SceneSpec, spec_from_dict
 
-from .backends import make_generator
+from .backends import Generator, make_generator
 from .recorder import Recorder
 from .saves import SaveError, read_save, write_save
 
@@ -26,7 +26,7 @@ class GeneratorFault(RuntimeError):
 class Session:
     def __init__(self, backend: str, checkpoint, spec: SceneSpec, record=None, load=None, start_pose=None,
                  ort_provider: str = "cpu", threads: int | None = None, drawer=None):
-        self.backend = make_generator(backend, checkpoint, ort_provider, threads, drawer)
+        self.backend: Generator = make_generator(backend, checkpoint, ort_provider, threads, drawer)
         self.spec = spec
         self.frame: Frame = self.backend.start(spec, start_pose)
         self.picture: Frame | None = None     # a picture scene's start frame, read once (or taken from a save)

@@ -1,16 +1,41 @@
-"""Generator backends behind one interface, and `auto` selection.
+"""Generator backends behind one interface (`Generator`), and `auto` selection.
 
-Every backend: `start(spec, pose=None) -> Frame`, `step(action) -> Frame`, `export_state() -> (arrays, meta)`,
-`import_state(arrays, meta)`, plus `name`, `config` (a ModelConfig: resolution, tick rate, action range) and
-`model_id` (what a save must match). oracle is the procedural renderer itself; torch, onnx and trt run the
-neural generator and see only their start frame, the actions and their own outputs.
+oracle is the procedural renderer itself; torch, onnx and trt run the neural generator and see only their
+start frame, the actions and their own outputs.
 """
 from __future__ import annotations
 
 import importlib.util
 import shutil
+from typing import Protocol, runtime_checkable
+
+from worldgen.model.config import ModelConfig
+from worldgen.poses import Frame, Pose
 
 BACKENDS = ("oracle", "torch", "onnx", "trt")
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """What the session, the display and the HUD may use of a backend, and nothing more: no attribute chains
+    into a backend's internals."""
+
+    name: str
+    config: ModelConfig          # resolution, tick rate, action range
+    model_id: str                # what a save or recording must match
+    model_sha256: str
+
+    def start(self, spec, pose: Pose | None = None, for_state: bool = False, picture: Frame | None = None) -> Frame: ...
+
+    def step(self, action) -> Frame: ...
+
+    def export_state(self) -> tuple[dict, dict]: ...
+
+    def import_state(self, arrays: dict, meta: dict) -> Frame: ...
+
+    def stats(self) -> dict:
+        """For the HUD and the memory view: at least "keyframes" (how many the spatial memory holds)."""
+        ...
 
 
 class BackendUnavailable(RuntimeError):

@@ -62,6 +62,15 @@ class NeuralBackend:
     def step(self, action) -> Frame:
         return self.gen.step(action)
 
+    def stats(self) -> dict:
+        """keyframes: how many the spatial memory holds; keyframe_poses: where they stand (x, z, yaw)."""
+        state = self.gen.state
+        if state is None:
+            return {"keyframes": 0, "keyframe_poses": []}
+        mem = state.memory
+        return {"keyframes": len(mem), "keyframe_poses": [(p.x, p.z, p.yaw) for p in mem.poses],
+                "tick": state.tick}
+
     def export_state(self):
         return self.gen.export_state()
 

@@ -50,6 +50,9 @@ class OracleGenerator:
         self.tick += 1
         return self.renderer.render(self.pose, self.config.intrinsics)
 
+    def stats(self) -> dict:
+        return {"keyframes": 0, "keyframe_poses": [], "tick": self.tick}
+
     def current_frame(self) -> Frame:
         return self.renderer.render(self.pose, self.config.intrinsics)
 

@@ -306,3 +306,15 @@ def test_starts_on_one_thread_share_one_gl_context(tiny_checkpoint, monkeypatch)
     t.start()
     t.join()
     assert thread_context() is here and other[0] is not here
+
+
+@pytest.mark.parametrize("backend", ["oracle", "torch"])
+def test_every_backend_is_a_generator_with_stats(backend, tiny_checkpoint):
+    from runtime.backends import Generator
+    s = Session(backend, tiny_checkpoint if backend == "torch" else None, SPEC)
+    assert isinstance(s.backend, Generator)
+    for a in script(20):
+        s.step(a)
+    st = s.backend.stats()
+    assert st["tick"] == 20 and len(st["keyframe_poses"]) == st["keyframes"]
+    assert (st["keyframes"] > 0) == (backend == "torch")
