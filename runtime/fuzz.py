@@ -56,7 +56,7 @@ def _seed_files(root: Path) -> dict:
     """kind -> (folder of sound files, the file to mutate, loader(folder) -> None)."""
     from runtime.bindings import load_bindings
     from runtime.from_image import picture_frame
-    from runtime.saves import read_save, write_save
+    from worldgen.saves import read_save, write_save
     from trt_engines import tensorrt_engine as te
     from worldgen.actionlog import ActionLog, read_action_log, write_action_log
     from worldgen.model.checkpoint import save_checkpoint

@@ -13,7 +13,7 @@ from worldgen.procedural.spec import SceneSpec, spec_from_dict
 
 from .backends import Generator, make_generator
 from .recorder import Recorder
-from .saves import SaveError, read_save, write_save
+from worldgen.saves import SaveError, read_save, write_save
 
 
 SNAPSHOT_EVERY = 90    # ticks between the snapshots a generator fault goes back to

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from worldgen.poses import Frame
 
-from .saves import SaveError
+from worldgen.saves import SaveError
 from .session import GeneratorFault, Session
 
 

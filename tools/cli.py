@@ -717,7 +717,7 @@ def _run(args) -> int:
     from worldgen.procedural.dataset import DatasetError
     from worldgen.procedural.spec import SpecError
     from runtime.backends import BackendUnavailable
-    from runtime.saves import SaveError
+    from worldgen.saves import SaveError
     try:
         return args.func(args) or 0
     except EvalError as e:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from runtime.app import frame_digest, run_headless
-from runtime.saves import SaveError
+from worldgen.saves import SaveError
 from runtime.session import Session
 from worldgen.model.checkpoint import save_checkpoint
 from worldgen.model.config import ModelConfig

@@ -6,7 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from runtime.saves import VERSION, SaveError, read_save, write_save
+from worldgen.saves import VERSION, SaveError, read_save, write_save
 
 
 def make(tmp_path):

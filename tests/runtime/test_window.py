@@ -97,7 +97,7 @@ def test_no_display_says_so_in_one_line(tmp_path):
 def test_game_keys_screenshot_save_pause_step_reset_load(xvfb, tmp_path):
     """F12 writes a PNG of the window and F5 a save; while P pauses, holding W moves nothing and . steps one
     tick; Backspace goes back to the spawn; F9 loads the save from disk. Each state is read from a save."""
-    from runtime.saves import read_save
+    from worldgen.saves import read_save
     proc, win = start_game(xvfb, tmp_path)
     save = tmp_path / "saves" / "quicksave.wlsave"
 

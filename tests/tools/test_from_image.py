@@ -100,7 +100,7 @@ def _picture_scene(tmp_path, checkpoint):
 def test_a_save_carries_its_picture_and_no_path_of_this_machine(tmp_path, checkpoint):
     import json
     import shutil
-    from runtime.saves import read_save
+    from worldgen.saves import read_save
     spec = _picture_scene(tmp_path, checkpoint)
     a = Session("torch", checkpoint, spec)
     start = a.frame
@@ -122,7 +122,7 @@ def test_a_save_carries_its_picture_and_no_path_of_this_machine(tmp_path, checkp
 
 
 def test_a_save_whose_start_frame_was_altered_is_refused(tmp_path, checkpoint):
-    from runtime.saves import SaveError, read_save, write_save
+    from worldgen.saves import SaveError, read_save, write_save
     spec = _picture_scene(tmp_path, checkpoint)
     a = Session("torch", checkpoint, spec)
     a.save(tmp_path / "p.wlsave")

@@ -156,7 +156,7 @@ def list_scenes() -> list[tuple[str, str, Path]]:
 
 def capture(save_path, name: str | None = None) -> SceneSpec:
     """A save game's scene with the spawn moved to where the player stood, looking where they looked."""
-    from runtime.saves import read_save
+    from ..saves import read_save
     meta, _ = read_save(save_path)
     spec = spec_from_dict(meta["scene"], f"{save_path}:scene")
     if spec.from_picture:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from worldgen.errors import FileRefused
-from worldgen.files import read_npz, replacing
+from .errors import FileRefused
+from .files import read_npz, replacing
 
 FORMAT = "worldloop.save"
 VERSION = 3        # 2: meta_sha256 covers the meta; 3: a picture scene's start frame inside
