@@ -523,7 +523,8 @@ def run_explore(checkpoint, paths=None, out_json=None, out_png=None, sheets_dir=
     samples = []
     try:
         for f, log in tqdm(read_paths(paths), desc="explore", unit="path", disable=not show_progress):
-            key = {"weights_sha256": weights_sha, "invent": invent, "settle": settle, "drawer_sha256": drawer_sha,
+            key = {"weights_sha256": weights_sha, "invent": invent, "settle": settle,
+                   **({"drawer_sha256": drawer_sha} if drawer_sha else {}),
                    "sample_every": sample_every, "path_sha256": sha256_file(f)}
             cached = samples_dir / f"{f.stem}.npz" if samples_dir is not None else None
             got = load_samples(cached, key) if cached is not None else None
