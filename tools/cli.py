@@ -69,6 +69,25 @@ def cmd_train(args):
         print(f"wrote {final}")
 
 
+def cmd_serve(args):
+    from runtime.backends import select_backend
+    from runtime.serve import serve
+    from runtime.session import Session
+    backend, why = select_backend(args.backend)
+    print(why)
+    threads = None
+    if backend in ("onnx", "torch"):
+        from runtime.cores import generator_threads
+        threads, why_threads = generator_threads()
+        print(why_threads)
+    checkpoint = args.checkpoint or str(BUNDLED)
+    if backend == "oracle" and args.checkpoint is None and not BUNDLED.exists():
+        checkpoint = None
+    spec = _scene(args.scene)
+    serve(lambda: Session(backend, checkpoint, spec, threads=threads), args.host, args.port, args.size)
+    return 0
+
+
 def cmd_train_drawer(args):
     from worldgen.model.train_drawer import train_drawer
     data = Path(args.data)
@@ -584,6 +603,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "worldgen/model/configs/gpu256.toml); the geometry stays on the CPU")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=cmd_train)
+
+    sv = sub.add_parser("serve", help="the live world in a web browser (phone, headset, classroom): frames over a "
+                        "WebSocket, keys/mouse/touch/gamepad/device orientation back; the first page drives, "
+                        "the others follow")
+    sv.add_argument("scene", nargs="?", help="scene TOML file or bundled scene name (default: default)")
+    sv.add_argument("--port", type=_int_in(1, 65535), default=8080, help="port (default 8080)")
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 lets a phone on "
+                         "the network in, and says how to reach it)")
+    sv.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch", "trt", "oracle"])
+    sv.add_argument("--checkpoint", type=_checkpoint, help="model checkpoint (default: the bundled model)")
+    sv.add_argument("--size", type=_int_in(64, 2048), default=512, help="pixels a side of each eye's picture "
+                    "(default 512)")
+    sv.set_defaults(func=cmd_serve)
 
     td = sub.add_parser("train-drawer", help="train the drawer (a network that draws what is due once: never "
                         "seen, or seen only from more than twice as far) on pairs of frames rendered in the "

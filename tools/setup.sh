@@ -10,6 +10,8 @@ command -v Xvfb >/dev/null || need+=(xvfb)
 command -v xdotool >/dev/null || need+=(xdotool)
 command -v import >/dev/null || need+=(imagemagick)
 command -v xwininfo >/dev/null || need+=(x11-utils)
+command -v chromium >/dev/null || need+=(chromium)              # the browser viewer's tests (worldloop serve)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 ldconfig -p | grep -q libEGL_mesa || need+=(libegl1 libegl-mesa0 libgl1-mesa-dri)
 if ((${#need[@]})); then
     sudo=""
