@@ -311,3 +311,79 @@ def bench_soak(make_session, ticks: int, actions, progress=None) -> dict:
     return {"ticks": ticks, "rss_mb_at_tenth": warm_mb, "rss_mb_end": end_mb,
             "growth": (end_mb - warm_mb) / warm_mb, "nan_frames": nan_frames,
             "step_p50_ms": float(np.percentile(ms, 50)), "step_p90_ms": float(np.percentile(ms, 90))}
+
+
+def bench_serve(backend: str, checkpoint, scene, seconds: float = 20.0, presses: int = 20, size: int = 512,
+                show=print) -> dict:
+    """`worldloop serve` through a real headless Chromium (Selenium, the system's chromium and chromedriver):
+    frames a second the page receives, and input-to-frame latency (a key sent until a frame arrives whose world
+    has applied it, measured in the page)."""
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    if shutil.which("chromium") is None or shutil.which("chromedriver") is None:
+        raise RuntimeError("bench serve needs chromium and chromium-driver (tools/setup.sh installs them)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "tools.cli", "serve", "--backend", backend, "--port", str(port), "--size", str(size)]
+    if checkpoint:
+        cmd += ["--checkpoint", str(checkpoint)]
+    if scene:
+        cmd.append(str(scene))
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver = None
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError("the server did not start") from None
+                time.sleep(0.3)
+        opts = webdriver.ChromeOptions()
+        opts.binary_location = shutil.which("chromium")
+        for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+            opts.add_argument(a)
+        driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
+        driver.get(f"http://127.0.0.1:{port}/")
+        t_end = time.time() + 60
+        while not driver.execute_script("return window.worldloop && window.worldloop.frames > 10"):
+            if time.time() > t_end:
+                raise RuntimeError("no frames reached the page")
+            time.sleep(0.1)
+        f0, t0 = driver.execute_script("return window.worldloop.frames"), time.time()
+        time.sleep(seconds)
+        fps = (driver.execute_script("return window.worldloop.frames") - f0) / (time.time() - t0)
+        lat = []
+        for i in range(presses):
+            seq = driver.execute_script(      # forward pressed, then released: each a message the world applies
+                """const s = window.worldloop; s.held = new Set(arguments[0] ? ['forward'] : []);
+                s.seq += 1; s.sentAt[s.seq] = performance.now();
+                s.ws.send(JSON.stringify({type: 'keys', held: [...s.held], seq: s.seq})); return s.seq;""", i % 2 == 0)
+            t_end = time.time() + 10
+            while True:
+                got = driver.execute_script("const h = window.worldloop.last; return h.seq >= arguments[0] ? "
+                                            "(h.latency_ms || null) : null;", seq)
+                if got is not None or time.time() > t_end:
+                    break
+                time.sleep(0.005)
+            if got is not None:
+                lat.append(got)
+            time.sleep(0.2)
+    finally:
+        if driver is not None:
+            driver.quit()
+        proc.terminate()
+        proc.wait(timeout=30)
+    lat = np.asarray(lat or [np.nan])
+    row = {"backend": backend, "frames_per_s": fps, "latency_p50_ms": float(np.percentile(lat, 50)),
+           "latency_p90_ms": float(np.percentile(lat, 90)), "presses": int(np.isfinite(lat).sum())}
+    show(f"{backend:>6}: {fps:5.1f} frames/s in the page, input to frame p50 {row['latency_p50_ms']:6.1f} ms, "
+         f"p90 {row['latency_p90_ms']:6.1f} ms ({row['presses']} presses)")
+    return row

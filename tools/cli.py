@@ -261,6 +261,15 @@ def _window(text: str):
         raise argparse.ArgumentTypeError(f"--window wants WxH such as 960x720, got {text!r}") from None
 
 
+def cmd_bench_serve(args):
+    from runtime.bench import bench_serve
+    print(f"worldloop serve through headless Chromium: {args.seconds:g} s of frames, then {args.presses} key "
+          f"presses timed from the page to the first frame that applied them")
+    for backend in args.backends:
+        bench_serve(backend, args.checkpoint if backend != "oracle" else None, args.scene, args.seconds, args.presses)
+    return 0
+
+
 def cmd_bench_busy(args):
     from runtime.bench import bench_busy
     from worldgen.procedural.noise import seed_rng
@@ -690,6 +699,14 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--sizes", type=RES, nargs="+", default=[64, 128, 256])
     br.add_argument("--frames", type=COUNT, default=384, help="frames timed per size (default: 384)")
     br.set_defaults(func=cmd_bench_render)
+    bs = b.add_parser("serve", help="worldloop serve through a real headless Chromium: frames/s and input-to-frame "
+                      "latency")
+    bs.add_argument("--backends", nargs="+", default=["onnx", "oracle"], choices=["onnx", "torch", "oracle"])
+    bs.add_argument("--checkpoint", type=_checkpoint, default=str(BUNDLED))
+    bs.add_argument("--scene", help="scene file or bundled name (default: default)")
+    bs.add_argument("--seconds", type=_float_in(1, 600), default=20.0, help="seconds of frames (default 20)")
+    bs.add_argument("--presses", type=_int_in(1, 1000), default=20, help="key presses timed (default 20)")
+    bs.set_defaults(func=cmd_bench_serve)
     bb = b.add_parser("busy", help="headless play at 30 ticks/s, quiet and beside a process that keeps a core busy")
     bb.add_argument("--backends", nargs="+", default=["onnx", "oracle"], choices=["onnx", "torch", "oracle"])
     bb.add_argument("--checkpoint", type=_checkpoint, default=str(BUNDLED))
