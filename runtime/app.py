@@ -40,6 +40,8 @@ class PlayOptions:
     input_source: str = "pygame"     # or "pynput"
     show_hud: bool = True
     stereo: object = None            # stereo.StereoOptions: side by side, each eye reprojected to its pose
+    kiosk_idle_s: float | None = None  # a tour in kiosk mode: loops; a visitor may take over, and after this
+                                       # many idle seconds the tour starts again
 
 
 def default_dir(kind: str) -> Path:
@@ -59,7 +61,7 @@ def frame_digest(frame) -> str:
 
 
 def run_headless(session, ticks: int, actions=None, video=None, size=(512, 512), hud=False, stop=None,
-                 stereo=None) -> dict:
+                 stereo=None, captions=None) -> dict:
     """Run `ticks` ticks synchronously, drawing each through the display offscreen (EGL). With `stop`
     (interrupts.Stop), a signal ends the run after the tick it came in, the video closed on what was drawn.
     With `stereo` (stereo.StereoOptions) the display draws both eyes side by side."""
@@ -69,7 +71,7 @@ def run_headless(session, ticks: int, actions=None, video=None, size=(512, 512),
     ctx = moderngl.create_standalone_context(backend="egl")
     display = Display(ctx, session.config)
     screen = ctx.framebuffer(color_attachments=[ctx.texture(size, 3)])
-    script = ScriptedInput(actions if actions is not None else [])
+    script = ScriptedInput(actions if actions is not None else [], captions)
     writer = VideoWriter(video, size[0], size[1], session.config.tick_hz) if video else None
     digests = []
     fps, gen_ms, last, faults = 0.0, 0.0, time.perf_counter(), 0
@@ -95,7 +97,7 @@ def run_headless(session, ticks: int, actions=None, video=None, size=(512, 512),
         last = now
         lines = hud_lines(session.backend.name, fps, fps, gen_ms, frame.pose, keyframes(session.backend)) \
             if hud else None
-        display.draw(frame.pose, screen, size, lines, stereo)
+        display.draw(frame.pose, screen, size, lines, stereo, caption=script.caption)
         if writer:
             writer.write(read_framebuffer(screen, size))
         digests.append(frame_digest(frame))
@@ -127,8 +129,10 @@ class LoopCore:
     """One display frame's update and draw, shared by the window and the headless loop benchmark."""
 
     def __init__(self, worker, display, mapper: ActionMapper, state: InputState, fixed: FixedStep,
-                 save_dir: str = "", replay: ScriptedInput | None = None, show_hud: bool = True, stereo=None):
+                 save_dir: str = "", replay: ScriptedInput | None = None, show_hud: bool = True, stereo=None,
+                 kiosk_idle_s: float | None = None):
         self.worker, self.display, self.mapper, self.state, self.fixed = worker, display, mapper, state, fixed
+        self.kiosk_idle_s, self.visitor, self.last_input = kiosk_idle_s, False, 0.0
         self.stereo = stereo
         snap = getattr(stereo, "snap_turn_deg", None)
         self.snap = math.radians(snap) if snap else None   # snap turning: the view turns in steps of this
@@ -145,6 +149,19 @@ class LoopCore:
         self._rate_t0, self._rate_n, self._hud, self._hud_t = None, 0, None, -1.0
         self.view_yaw = self._yaw_sent = pub.frame.pose.yaw   # snap turning: the heading shown, and sent
         self.moving = False
+
+    def _kiosk(self, now: float) -> None:
+        """A looping tour: a visitor's keys or mouse take over from it; after kiosk_idle_s idle seconds (or at
+        the tour's end) the world goes back to its start and the tour begins again."""
+        st = self.state
+        if st.held or st.mouse_dx or st.mouse_dy or any(abs(v) > 0.15 for v in st.stick):
+            self.visitor, self.last_input = True, now
+        idle = self.visitor and now - self.last_input >= self.kiosk_idle_s
+        if idle or (not self.visitor and self.replay.done and self.worker.pending() == 0):
+            self.worker.send("reset")
+            self.replay.restart()
+            self.visitor = False
+            self.in_flight = []
 
     def _snap_turn(self, a: np.ndarray) -> np.ndarray:
         """Snap turning: the turn the player asks for gathers until it makes a whole step, then the view jumps
@@ -179,8 +196,10 @@ class LoopCore:
             else:
                 left.append(cmd)
         due = (0 if self.paused else self.fixed.advance(frame_s)) + (1 if step_once else 0)
+        if self.kiosk_idle_s is not None and self.replay is not None:
+            self._kiosk(now)
         for _ in range(due):
-            if self.replay is not None:
+            if self.replay is not None and not self.visitor:
                 if self.worker.pending() >= MAX_IN_FLIGHT:
                     break                   # a replay keeps every action: wait instead of dropping
                 a = self.replay.next_action()
@@ -245,18 +264,19 @@ class LoopCore:
                                   slow + self.messages, self.mapper.b)
             self._hud_t = now
         hud = self._hud if self.hud_on else None
-        if not self.display.changed(view, size, hud, (self.stereo, self.moving)) and only_if_changed:
+        caption = self.replay.caption if self.replay is not None and not self.visitor else ""
+        if not self.display.changed(view, size, hud, (self.stereo, self.moving, caption)) and only_if_changed:
             return False
-        self.display.draw(view, target, size, hud, self.stereo, self.moving)
+        self.display.draw(view, target, size, hud, self.stereo, self.moving, caption)
         return True
 
 
 class Game:
     """The windowed game: initialise, then update and draw every refresh, then shut down."""
 
-    def __init__(self, make_session, bindings: Bindings, options: PlayOptions, replay_actions=None):
+    def __init__(self, make_session, bindings: Bindings, options: PlayOptions, replay_actions=None, captions=None):
         self.make_session, self.bindings, self.opts = make_session, bindings, options
-        self.replay = ScriptedInput(replay_actions) if replay_actions is not None else None
+        self.replay = ScriptedInput(replay_actions, captions) if replay_actions is not None else None
         self.running = True
 
     def _open_window(self):
@@ -293,7 +313,7 @@ class Game:
         pg_input = PygameInput(self.bindings, state)
         core = LoopCore(worker, Display(self.ctx, cfg), ActionMapper(self.bindings, cfg.tick_hz, cfg.action_max),
                         state, FixedStep(cfg.tick_hz), self.opts.save_dir, self.replay, self.opts.show_hud,
-                        self.opts.stereo)
+                        self.opts.stereo, self.opts.kiosk_idle_s)
         clock = RealClock()
         for sig in (signal.SIGINT, signal.SIGTERM):      # end the loop: the shutdown below closes the recording
             signal.signal(sig, lambda *_: setattr(self, "running", False))
@@ -317,7 +337,8 @@ class Game:
             # -- draw ----------------------------------------------------------------------------------------
             if core.draw(self.screen, self.size, now, only_if_changed=True):
                 pygame.display.flip()
-            if self.replay is not None and self.replay.done and worker.pending() == 0:
+            if self.replay is not None and self.replay.done and worker.pending() == 0 \
+                    and self.opts.kiosk_idle_s is None:
                 self.running = False
             spare = 1.0 / self.opts.max_fps - (clock.now() - now)
             if spare > 0:

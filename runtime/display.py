@@ -97,7 +97,7 @@ class Display:
         return True
 
     def draw(self, view_pose: Pose, target: moderngl.Framebuffer, size: tuple[int, int], hud=None,
-             stereo=None, moving: bool = False) -> None:
+             stereo=None, moving: bool = False, caption: str = "") -> None:
         """One display frame into `target` (size = its width, height in pixels); with `stereo`
         (stereo.StereoOptions) side by side, each eye reprojected to its own pose (`moving`: the player moves
         or turns, for the comfort vignette).
@@ -112,10 +112,46 @@ class Display:
             self._draw_stereo(view_pose, target, size, stereo, moving)
         else:
             self._draw_mono(view_pose, target, size)
-        # 3. the HUD, in window pixels from the top-left corner
+        # 3. the HUD, in window pixels from the top-left corner, and a tour's caption at the bottom
         ctx.viewport = (0, 0, *size)
         if hud is not None:
             self._draw_hud(hud, size)
+        if caption:
+            self._draw_caption(caption, size)
+
+    def _draw_caption(self, text: str, size) -> None:
+        """A tour's caption, centred near the bottom, wrapped to the window's width."""
+        if text != getattr(self, "_caption_text", None):
+            self._caption_tex = self._text_texture(_wrap(text, max(20, size[0] // 11)), 26, getattr(self, "_caption_tex", None))
+            self._caption_text = text
+        w, h = self._caption_tex.size
+        self.ctx.enable(moderngl.BLEND)
+        self.ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
+        x0 = -w / size[0]
+        y0 = -1 + 2 * 16 / size[1]
+        self._image(self._caption_tex, (x0, y0, x0 + 2 * w / size[0], y0 + 2 * h / size[1]), flip=False)
+        self.ctx.disable(moderngl.BLEND)
+
+    def _text_texture(self, lines: list[str], px: int, old=None):
+        """Lines of white text on a translucent box, as an RGBA texture."""
+        import pygame
+        if not pygame.font.get_init():
+            pygame.font.init()
+        font = pygame.font.Font(None, px)
+        rendered = [font.render(t, True, (245, 245, 245)) for t in lines]
+        w = max(r.get_width() for r in rendered) + 20
+        h = sum(r.get_height() for r in rendered) + 12
+        surf = pygame.Surface((w, h), pygame.SRCALPHA)
+        surf.fill((0, 0, 0, 170))
+        y = 6
+        for r in rendered:
+            surf.blit(r, ((w - r.get_width()) // 2, y))
+            y += r.get_height()
+        if old is not None:
+            old.release()
+        tex = self.ctx.texture((w, h), 4)
+        tex.write(pygame.image.tobytes(surf, "RGBA"))
+        return tex
 
     def _reproject(self, view_pose: Pose) -> None:
         """The newest frame, sharpened and reprojected to `view_pose`, into the internal framebuffer."""
@@ -217,6 +253,11 @@ class Display:
                 self._hud_tex.release()
             self._hud_tex = self.ctx.texture((w, h), 4)
         self._hud_tex.write(data)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+    return textwrap.wrap(text, width) or [""]
 
 
 def read_framebuffer(fbo: moderngl.Framebuffer, size: tuple[int, int]) -> np.ndarray:

@@ -183,10 +183,21 @@ class PynputInput:
 
 
 class ScriptedInput:
-    """Replays an action log: one recorded action per tick, then stillness."""
+    """Replays an action log: one recorded action per tick, then stillness. With `captions` (a tour: one text
+    a tick), `caption` is the text of the tick last taken."""
 
-    def __init__(self, actions: list[np.ndarray]):
+    def __init__(self, actions: list[np.ndarray], captions: list[str] | None = None):
         self.actions = list(actions)
+        self.captions = list(captions) if captions is not None else None
+        self.i = 0
+
+    @property
+    def caption(self) -> str:
+        if not self.captions or self.i == 0:
+            return ""
+        return self.captions[min(self.i, len(self.captions)) - 1]
+
+    def restart(self) -> None:
         self.i = 0
 
     @property

@@ -42,6 +42,16 @@ class Session:
             self._start_recording()
         self._snapshot()
 
+    @staticmethod
+    def config_for(backend: str, checkpoint):
+        """The model config a session of this backend would run (resolution, tick rate, action range), without
+        starting one."""
+        from runtime.backends.oracle import model_config_for
+        if backend == "oracle":
+            return model_config_for(checkpoint)
+        from worldgen.model.checkpoint import checkpoint_info
+        return checkpoint_info(checkpoint)[0]
+
     def _snapshot(self) -> None:
         arrays, meta = self.backend.export_state()
         self._good = ({k: np.array(v, copy=True) for k, v in arrays.items()}, meta, self.tick, self.frame)

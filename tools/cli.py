@@ -69,6 +69,46 @@ def cmd_train(args):
         print(f"wrote {final}")
 
 
+def cmd_tour(args):
+    from runtime.app import Game, PlayOptions, has_display, run_headless, summary_line
+    from runtime.backends import select_backend
+    from runtime.bindings import Bindings
+    from runtime.session import Session
+    from runtime.tour import compile_tour, load_tour, tour_scene
+    from worldgen.procedural.world import World
+    tour = load_tour(args.tour)
+    spec = tour_scene(tour)
+    if not args.headless and not has_display():
+        print("worldloop: no display found (DISPLAY is not set). Run headless instead: "
+              f"worldloop tour {args.tour} --headless --video out/tour.mp4", file=sys.stderr)
+        return 2
+    backend, why = select_backend(args.backend)
+    print(why)
+    checkpoint = args.checkpoint or str(BUNDLED)
+    session_cfg = Session.config_for(backend, checkpoint)
+    compiled = compile_tour(tour, World(spec), session_cfg)
+    print(f"tour '{tour.title}' in scene '{spec.name}': {len(tour.stops)} stops, "
+          f"{len(compiled.actions) / session_cfg.tick_hz:.0f} s")
+
+    def make_session():
+        return Session(backend, checkpoint, spec, start_pose=compiled.start)
+
+    if args.headless:
+        session = make_session()
+        try:
+            result = run_headless(session, len(compiled.actions), compiled.actions, args.video,
+                                  size=args.window or (640, 480), captions=compiled.captions)
+        finally:
+            session.close()
+        print(summary_line(result))
+        return 0
+    opts = PlayOptions(window=args.window or (960, 720), fullscreen=args.fullscreen,
+                       kiosk_idle_s=tour.kiosk_idle_s if args.kiosk else None)
+    result = Game(make_session, Bindings(), opts, compiled.actions, compiled.captions).run()
+    print(summary_line(result))
+    return 0
+
+
 def cmd_serve(args):
     from runtime.backends import select_backend
     from runtime.serve import serve
@@ -612,6 +652,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "worldgen/model/configs/gpu256.toml); the geometry stays on the CPU")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=cmd_train)
+
+    to = sub.add_parser("tour", help="a scripted walk with captions at its stops, for a class (docs/teaching.md); "
+                        "P pauses and resumes; --kiosk loops and lets a visitor take over")
+    to.add_argument("tour", help="a tour file (TOML, docs/formats.md), e.g. scenes/tours/village.toml")
+    to.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch", "trt", "oracle"])
+    to.add_argument("--checkpoint", type=_checkpoint, help="model checkpoint (default: the bundled model)")
+    to.add_argument("--kiosk", action="store_true", help="loop the tour; a visitor's keys or mouse take over, and "
+                    "after the tour's kiosk_idle_s idle seconds it starts again")
+    to.add_argument("--headless", action="store_true", help="no window: render offscreen (with --video)")
+    to.add_argument("--video", help="with --headless: write the tour, captions and all, to this mp4")
+    to.add_argument("--window", type=_window, help="window size WxH (default 960x720; headless 640x480)")
+    to.add_argument("--fullscreen", action="store_true")
+    to.set_defaults(func=cmd_tour)
 
     sv = sub.add_parser("serve", help="the live world in a web browser (phone, headset, classroom): frames over a "
                         "WebSocket, keys/mouse/touch/gamepad/device orientation back; the first page drives, "
