@@ -73,8 +73,11 @@ def tick_action(inputs: Inputs, cfg, walk_mps=1.5, run_mps=4.0, turn_rps=1.5) ->
 class World:
     """The session on its own thread: a tick every 1/tick_hz s, its pictures encoded for the pages."""
 
-    def __init__(self, make_session, size: int = 512, on_frame=None):
+    def __init__(self, make_session, size: int = 512, on_frame=None, tour=None, idle_s: float = 30.0):
+        """tour: (actions, captions) of a compiled tour (tour.py), walked in a loop; the guide's input takes
+        over from it, and after `idle_s` seconds without any the tour starts again from the beginning."""
         self.make_session, self.size, self.on_frame = make_session, size, on_frame
+        self.tour, self.idle_s = tour, idle_s
         self.inputs = Inputs()
         self.want_sbs = False
         self.latest: dict[str, bytes] = {}
@@ -123,6 +126,10 @@ class World:
         dt = 1.0 / cfg.tick_hz
         due = time.perf_counter()
         frame = session.frame
+        script, caption, last_seq, last_input = None, "", 0, -1e9
+        if self.tour is not None:
+            from .input import ScriptedInput
+            script = ScriptedInput(*self.tour)
         try:
             while not self._stop.is_set():
                 now = time.perf_counter()
@@ -130,6 +137,17 @@ class World:
                     time.sleep(min(due - now, 0.05))
                     continue
                 a, seq = tick_action(self.inputs, cfg)
+                if script is not None:
+                    if seq != last_seq or np.any(a):          # the guide moved: it drives for now
+                        last_seq, last_input = seq, now
+                    if now - last_input >= self.idle_s:
+                        if script.done:                       # the tour's end: from the start again
+                            frame = session.reset()
+                            script.restart()
+                        a = script.next_action()
+                        caption = script.caption
+                    else:
+                        caption = ""
                 try:
                     frame = session.step(a)
                 except Exception as e:  # noqa: BLE001 - a generator fault: the session went back; go on
@@ -145,7 +163,7 @@ class World:
                     display.draw(frame.pose, sbs, (2 * n, n), None, stereo, bool(np.any(a)))
                     out["sbs"] = self._encode(read_framebuffer(sbs, (2 * n, n)))
                 head = {"tick": session.tick, "pose": [round(float(v), 5) for v in frame.pose.as_array()],
-                        "seq": seq, "backend": session.backend.name, "tick_hz": cfg.tick_hz}
+                        "seq": seq, "backend": session.backend.name, "tick_hz": cfg.tick_hz, "caption": caption}
                 self.latest = {"head": head, **out}
                 if self.on_frame is not None:
                     self.on_frame(self.latest)
@@ -274,10 +292,11 @@ def reach_lines(host: str, port: int) -> list[str]:
     return lines
 
 
-def serve(make_session, host: str = "127.0.0.1", port: int = 8080, size: int = 512, show=print) -> None:
-    """Run the world and the web server until interrupted."""
+def serve(make_session, host: str = "127.0.0.1", port: int = 8080, size: int = 512, show=print, tour=None,
+          idle_s: float = 30.0) -> None:
+    """Run the world and the web server until interrupted (with `tour`, walking it: see World)."""
     from aiohttp import web
-    world = World(make_session, size)
+    world = World(make_session, size, tour=tour, idle_s=idle_s)
     server = Server(world)
     world.start()
     for line in reach_lines(host, port):

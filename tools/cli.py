@@ -123,8 +123,18 @@ def cmd_serve(args):
     checkpoint = args.checkpoint or str(BUNDLED)
     if backend == "oracle" and args.checkpoint is None and not BUNDLED.exists():
         checkpoint = None
-    spec = _scene(args.scene)
-    serve(lambda: Session(backend, checkpoint, spec, threads=threads), args.host, args.port, args.size)
+    spec, start, tour, idle = _scene(args.scene), None, None, 30.0
+    if args.tour:
+        from runtime.tour import compile_tour, load_tour, tour_scene
+        from worldgen.procedural.world import World
+        t = load_tour(args.tour)
+        spec = tour_scene(t)
+        compiled = compile_tour(t, World(spec), Session.config_for(backend, checkpoint))
+        start, tour, idle = compiled.start, (compiled.actions, compiled.captions), t.kiosk_idle_s
+        print(f"tour '{t.title}': walked in a loop; the guide's input takes over, and after {idle:g} idle "
+              f"seconds the tour goes on")
+    serve(lambda: Session(backend, checkpoint, spec, start_pose=start, threads=threads), args.host, args.port,
+          args.size, tour=tour, idle_s=idle)
     return 0
 
 
@@ -678,6 +688,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--checkpoint", type=_checkpoint, help="model checkpoint (default: the bundled model)")
     sv.add_argument("--size", type=_int_in(64, 2048), default=512, help="pixels a side of each eye's picture "
                     "(default 512)")
+    sv.add_argument("--tour", help="walk this tour (TOML) in a loop, its captions on every page; the guide's "
+                    "input takes over, and the tour goes on after its kiosk_idle_s idle seconds")
     sv.set_defaults(func=cmd_serve)
 
     td = sub.add_parser("train-drawer", help="train the drawer (a network that draws what is due once: never "

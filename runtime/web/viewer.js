@@ -10,6 +10,7 @@
   const roleEl = document.getElementById("role");
   const statusEl = document.getElementById("status");
   const stereoBtn = document.getElementById("stereo");
+  const captionEl = document.getElementById("caption");
   const state = {ws: null, held: new Set(), pad: new Set(), seq: 0, mode: "mono", role: "", frames: 0,
                  last: null, url: null, orient: null, sentAt: {}};
   window.worldloop = state;               // for tests and the benchmark: frames seen, the last header
@@ -48,6 +49,7 @@
       }
       state.frames += 1;
       state.last = head;
+      if ((head.caption || "") !== captionEl.textContent) captionEl.textContent = head.caption || "";
       if (head.role !== state.role) {
         state.role = head.role;
         roleEl.textContent = head.role === "guide" ? "you guide" : "following the guide";

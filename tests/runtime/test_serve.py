@@ -23,11 +23,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server():
+def start_server(*extra):
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "serve", "--backend", "oracle", "--port", str(port),
-                             "--size", "128"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             "--size", "128", *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -37,7 +37,13 @@ def server():
             if proc.poll() is not None:
                 raise AssertionError(proc.stdout.read())
             time.sleep(0.3)
-    yield f"http://127.0.0.1:{port}/"
+    return proc, f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(scope="module")
+def server():
+    proc, url = start_server()
+    yield url
     proc.terminate()
     proc.wait(timeout=30)
 
@@ -115,3 +121,21 @@ def test_serve_says_how_to_reach_it():
     assert reach_lines("127.0.0.1", 8080)[0].endswith("http://127.0.0.1:8080/ in a browser")
     lines = reach_lines("0.0.0.0", 9000)
     assert len(lines) == 3 and ("from a phone" in lines[1] or "cannot reach" in lines[1])
+
+
+def test_a_tour_in_the_browser_shows_its_captions():
+    from runtime.tour import load_tour
+    proc, url = start_server("--tour", str(ROOT / "scenes" / "tours" / "forest.toml"))
+    page = None
+    try:
+        page = browser()
+        page.get(url)
+        caption = wait_for(page, "return window.worldloop && window.worldloop.last && window.worldloop.last.caption",
+                           timeout=60)
+        assert caption == load_tour(ROOT / "scenes" / "tours" / "forest.toml").stops[0].caption
+        assert wait_for(page, "return document.getElementById('caption').textContent") == caption
+    finally:
+        if page is not None:
+            page.quit()
+        proc.terminate()
+        proc.wait(timeout=30)
