@@ -23,6 +23,7 @@ from worldgen.poses import PITCH_LIMIT_RAD, Action, Pose, apply_action
 from worldgen.video import VideoWriter
 
 from .bindings import Bindings, key_help
+from .compare import Comparison, memory_map
 from .clock import FixedStep, RealClock
 from .input import ActionMapper, InputState, ScriptedInput
 from .session import GeneratorFault
@@ -42,6 +43,8 @@ class PlayOptions:
     stereo: object = None            # stereo.StereoOptions: side by side, each eye reprojected to its pose
     kiosk_idle_s: float | None = None  # a tour in kiosk mode: loops; a visitor may take over, and after this
                                        # many idle seconds the tour starts again
+    compare: bool = False            # model | truth | difference, with the PSNR (compare.py)
+    memory_map: bool = False         # where the spatial memory's keyframes stand (compare.py)
 
 
 def default_dir(kind: str) -> Path:
@@ -61,13 +64,16 @@ def frame_digest(frame) -> str:
 
 
 def run_headless(session, ticks: int, actions=None, video=None, size=(512, 512), hud=False, stop=None,
-                 stereo=None, captions=None) -> dict:
+                 stereo=None, captions=None, compare: bool = False, show_memory: bool = False) -> dict:
     """Run `ticks` ticks synchronously, drawing each through the display offscreen (EGL). With `stop`
     (interrupts.Stop), a signal ends the run after the tick it came in, the video closed on what was drawn.
-    With `stereo` (stereo.StereoOptions) the display draws both eyes side by side."""
+    With `stereo` (stereo.StereoOptions) the display draws both eyes side by side; with `compare`, model | truth
+    | difference (the result's `psnr_mean`); with `show_memory`, the memory map in the corner."""
     import moderngl
     from worldgen.procedural.render import make_current
     from .display import Display, read_framebuffer
+    comparison = Comparison(session.spec, session.config) if compare else None
+    psnrs = []
     ctx = moderngl.create_standalone_context(backend="egl")
     display = Display(ctx, session.config)
     screen = ctx.framebuffer(color_attachments=[ctx.texture(size, 3)])
@@ -97,7 +103,16 @@ def run_headless(session, ticks: int, actions=None, video=None, size=(512, 512),
         last = now
         lines = hud_lines(session.backend.name, fps, fps, gen_ms, frame.pose, keyframes(session.backend)) \
             if hud else None
-        display.draw(frame.pose, screen, size, lines, stereo, caption=script.caption)
+        panel = overlay = None
+        if compare:
+            panel, p = comparison.update(frame)
+            make_current(ctx)
+            if lines is not None:
+                lines = [*lines, f"model | truth | difference: PSNR {p:5.1f} dB"]
+            psnrs.append(p)
+        if show_memory:
+            overlay = memory_map(session.backend.stats(), frame.pose)
+        display.draw(frame.pose, screen, size, lines, stereo, caption=script.caption, panel=panel, overlay=overlay)
         if writer:
             writer.write(read_framebuffer(screen, size))
         digests.append(frame_digest(frame))
@@ -108,6 +123,9 @@ def run_headless(session, ticks: int, actions=None, video=None, size=(512, 512),
            "run_sha256": hashlib.sha256("".join(digests).encode()).hexdigest()}
     if stop is not None and stop.requested:
         out["stopped_by"] = stop.signal
+    if comparison is not None:
+        comparison.release()
+        out["psnr_mean"] = float(np.mean(psnrs)) if psnrs else None
     return out
 
 
@@ -130,8 +148,9 @@ class LoopCore:
 
     def __init__(self, worker, display, mapper: ActionMapper, state: InputState, fixed: FixedStep,
                  save_dir: str = "", replay: ScriptedInput | None = None, show_hud: bool = True, stereo=None,
-                 kiosk_idle_s: float | None = None):
+                 kiosk_idle_s: float | None = None, compare=None, show_memory: bool = False):
         self.worker, self.display, self.mapper, self.state, self.fixed = worker, display, mapper, state, fixed
+        self.compare, self.show_memory = compare, show_memory    # compare.Comparison, the memory map
         self.kiosk_idle_s, self.visitor, self.last_input = kiosk_idle_s, False, 0.0
         self.stereo = stereo
         snap = getattr(stereo, "snap_turn_deg", None)
@@ -265,9 +284,21 @@ class LoopCore:
             self._hud_t = now
         hud = self._hud if self.hud_on else None
         caption = self.replay.caption if self.replay is not None and not self.visitor else ""
-        if not self.display.changed(view, size, hud, (self.stereo, self.moving, caption)) and only_if_changed:
+        panel = overlay = None
+        extra = (self.stereo, self.moving, caption)
+        if self.compare is not None and self.display.frame is not None:
+            from worldgen.procedural.render import make_current
+            panel, p = self.compare.update(self.display.frame)
+            make_current(self.display.ctx)          # the truth's renderer has its own context
+            if hud is not None:
+                hud = [*hud, f"model | truth | difference: PSNR {p:5.1f} dB"]
+        if self.show_memory:
+            st = self.worker.session.backend.stats()
+            overlay = memory_map(st, view)
+            extra = (*extra, st.get("keyframes"), tuple(st.get("in_use", [])))
+        if not self.display.changed(view, size, hud, extra) and only_if_changed:
             return False
-        self.display.draw(view, target, size, hud, self.stereo, self.moving, caption)
+        self.display.draw(view, target, size, hud, self.stereo, self.moving, caption, panel, overlay)
         return True
 
 
@@ -313,7 +344,8 @@ class Game:
         pg_input = PygameInput(self.bindings, state)
         core = LoopCore(worker, Display(self.ctx, cfg), ActionMapper(self.bindings, cfg.tick_hz, cfg.action_max),
                         state, FixedStep(cfg.tick_hz), self.opts.save_dir, self.replay, self.opts.show_hud,
-                        self.opts.stereo, self.opts.kiosk_idle_s)
+                        self.opts.stereo, self.opts.kiosk_idle_s,
+                        Comparison(worker.session.spec, cfg) if self.opts.compare else None, self.opts.memory_map)
         clock = RealClock()
         for sig in (signal.SIGINT, signal.SIGTERM):      # end the loop: the shutdown below closes the recording
             signal.signal(sig, lambda *_: setattr(self, "running", False))

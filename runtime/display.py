@@ -97,7 +97,7 @@ class Display:
         return True
 
     def draw(self, view_pose: Pose, target: moderngl.Framebuffer, size: tuple[int, int], hud=None,
-             stereo=None, moving: bool = False, caption: str = "") -> None:
+             stereo=None, moving: bool = False, caption: str = "", panel=None, overlay=None) -> None:
         """One display frame into `target` (size = its width, height in pixels); with `stereo`
         (stereo.StereoOptions) side by side, each eye reprojected to its own pose (`moving`: the player moves
         or turns, for the comfort vignette).
@@ -108,16 +108,50 @@ class Display:
         # a renderer sharing this context (the scene editor's) leaves depth testing on: the window's depth buffer
         # is never cleared under the picture, so the HUD failed the test there and showed only over the bars
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
-        if stereo is not None:
+        if panel is not None:               # a picture instead of the world (compare.py: model | truth | error)
+            self._draw_panel(panel, target, size)
+        elif stereo is not None:
             self._draw_stereo(view_pose, target, size, stereo, moving)
         else:
             self._draw_mono(view_pose, target, size)
+        if overlay is not None:             # an RGBA picture in the top-right corner (the memory map)
+            ctx.viewport = (0, 0, *size)
+            tex = self._upload("overlay", overlay)
+            ctx.enable(moderngl.BLEND)
+            ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
+            h, w = overlay.shape[:2]
+            x1, y1 = 1 - 2 * 8 / size[0], 1 - 2 * 8 / size[1]
+            self._image(tex, (x1 - 2 * w / size[0], y1 - 2 * h / size[1], x1, y1), flip=False)
+            ctx.disable(moderngl.BLEND)
         # 3. the HUD, in window pixels from the top-left corner, and a tour's caption at the bottom
         ctx.viewport = (0, 0, *size)
         if hud is not None:
             self._draw_hud(hud, size)
         if caption:
             self._draw_caption(caption, size)
+
+    def _upload(self, name: str, img: np.ndarray):
+        """A numpy picture (H, W, 3 or 4) as a texture kept under `name` (remade when its shape changes)."""
+        tex = getattr(self, f"_tex_{name}", None)
+        h, w, c = img.shape
+        if tex is None or tex.size != (w, h) or tex.components != c:
+            if tex is not None:
+                tex.release()
+            tex = self.ctx.texture((w, h), c)
+            tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
+            setattr(self, f"_tex_{name}", tex)
+        tex.write(np.ascontiguousarray(img).tobytes())
+        return tex
+
+    def _draw_panel(self, panel: np.ndarray, target, size) -> None:
+        """`panel` letterboxed into the window at its own aspect."""
+        target.use()
+        self.ctx.viewport = (0, 0, *size)
+        target.clear(0.0, 0.0, 0.0, 1.0)
+        h, w = panel.shape[:2]
+        s = min(size[0] / w, size[1] / h)
+        pw, ph = 2 * w * s / size[0], 2 * h * s / size[1]
+        self._image(self._upload("panel", panel), (-pw / 2, -ph / 2, pw / 2, ph / 2), flip=False)
 
     def _draw_caption(self, text: str, size) -> None:
         """A tour's caption, centred near the bottom, wrapped to the window's width."""

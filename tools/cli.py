@@ -271,7 +271,8 @@ def cmd_play(args):
             ticks = args.ticks if args.ticks is not None else (len(actions) if actions is not None else 300)
             try:
                 result = run_headless(session, ticks, actions, args.video, size=args.window or (512, 512),
-                                      hud=args.hud, stop=stop, stereo=stereo)
+                                      hud=args.hud, stop=stop, stereo=stereo, compare=args.compare,
+                                      show_memory=args.memory_map)
             finally:
                 paths = session.close()
         if paths:
@@ -283,7 +284,7 @@ def cmd_play(args):
         return 130 if stop.requested else 0
     bindings = load_bindings(args.bindings) if args.bindings else Bindings()
     opts = PlayOptions(window=args.window or (960, 720), fullscreen=args.fullscreen, input_source=args.input,
-                       stereo=stereo)
+                       stereo=stereo, compare=args.compare, memory_map=args.memory_map)
     result = Game(make_session, bindings, opts, actions).run()
     print(summary_line(result))
     return 0
@@ -575,6 +576,10 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--video", help="with --headless: write what the display shows to this mp4")
     pl.add_argument("--hud", action="store_true", help="with --headless: draw the HUD into the video")
     pl.add_argument("--fullscreen", action="store_true")
+    pl.add_argument("--compare", action="store_true", help="the classroom's split screen: the model | the true "
+                    "frame at the same pose | their difference as a heat map, with the PSNR (procedural scenes)")
+    pl.add_argument("--memory-map", action="store_true", help="a map of the spatial memory's keyframes in the "
+                    "corner (those in use yellow)")
     pl.add_argument("--stereo", choices=["sbs"], help="two eyes side by side from each generated frame, each "
                     "reprojected with depth to its own pose at the display's rate (docs/stereo.md)")
     pl.add_argument("--ipd", type=float, help="with --stereo: the distance between the eyes in metres, 0.04-0.08 "

@@ -11,7 +11,7 @@ from runtime.session import Session
 from worldgen.model.checkpoint import save_checkpoint
 from worldgen.model.config import ModelConfig
 from worldgen.model.network import RefineNet
-from worldgen.poses import Action, apply_action
+from worldgen.poses import Action, Pose, apply_action
 from worldgen.procedural.noise import seed_rng
 from worldgen.procedural.spec import biome_default
 from worldgen.procedural.trajectories import random_walk
@@ -318,3 +318,23 @@ def test_every_backend_is_a_generator_with_stats(backend, tiny_checkpoint):
     st = s.backend.stats()
     assert st["tick"] == 20 and len(st["keyframe_poses"]) == st["keyframes"]
     assert (st["keyframes"] > 0) == (backend == "torch")
+
+
+def test_the_compare_view_and_the_memory_map(tiny_checkpoint, tmp_path):
+    from runtime.compare import heat, memory_map, psnr
+    acts = script(40)
+    r = run_headless(Session("torch", tiny_checkpoint, SPEC), 40, acts, size=(384, 128), compare=True,
+                     show_memory=True)
+    assert 5 < r["psnr_mean"] < 60                       # a tiny untrained model is not the truth
+    o = run_headless(Session("oracle", None, SPEC), 10, acts, size=(384, 128), compare=True)
+    assert o["psnr_mean"] == 99.0                        # the oracle is
+    a = np.zeros((4, 4, 3), np.uint8)
+    b = a.copy()
+    b[0, 0] = 255
+    h = heat(a, b)
+    assert h[0, 0].min() == 255 and h[1:, 1:].max() == 0 and psnr(a, a) == 99.0
+    m = memory_map({"keyframe_poses": [(10.0, 0.0, 0.0), (0.0, -10.0, 0.0)], "in_use": [1]},
+                   Pose(0.0, 0.0, 0.0, 0.0, 0.0), size=100, reach_m=50.0)
+    assert tuple(m[50, 60, :3]) == (150, 150, 150)       # 10 m east: grey, not in use
+    assert tuple(m[40, 50, :3]) == (255, 210, 40)        # 10 m north (-z) up: in use, yellow
+    assert tuple(m[50, 50, :3]) == (255, 255, 255)       # the player
