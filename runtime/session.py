@@ -80,9 +80,9 @@ class Session:
         """One tick. A fault of the generator (an exception, or NaN or Inf in the frame) puts the last good
         state back (at most SNAPSHOT_EVERY ticks old), starts a new recording segment, and raises
         GeneratorFault saying so: the game goes on from there instead of failing on every tick."""
-        a = self.config.clamp_action(np.asarray(action, np.float64))
         try:
-            frame = self.backend.step(a)
+            frame = self.backend.step(np.asarray(action, np.float64))   # the backend's step is the one door:
+            a = np.asarray(self.backend.applied_action, np.float64)      # it clamps once, and this is recorded
             if not (np.isfinite(frame.depth).all() and np.isfinite(frame.pose.as_array()).all()):
                 raise FloatingPointError("the frame holds NaN or Inf")
         except Exception as e:  # noqa: BLE001 - any fault of a backend is recovered from the same way

@@ -24,6 +24,7 @@ class Generator(Protocol):
     config: ModelConfig          # resolution, tick rate, action range
     model_id: str                # what a save or recording must match
     model_sha256: str
+    applied_action: object       # the action the last step applied, clamped once by the backend: what is recorded
 
     def start(self, spec, pose: Pose | None = None, for_state: bool = False, picture: Frame | None = None) -> Frame: ...
 

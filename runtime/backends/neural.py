@@ -62,6 +62,11 @@ class NeuralBackend:
     def step(self, action) -> Frame:
         return self.gen.step(action)
 
+    @property
+    def applied_action(self) -> np.ndarray:
+        """The action the last step applied (clamped to the trained range by the generator's step)."""
+        return self.gen.applied_action
+
     def stats(self) -> dict:
         """keyframes: how many the spatial memory holds; keyframe_poses: where they stand (x, z, yaw)."""
         state = self.gen.state

@@ -28,6 +28,7 @@ class OracleGenerator:
         self.renderer: GroundTruthRenderer | None = None
         self.pose: Pose | None = None
         self.tick = 0
+        self.applied_action = np.zeros(5)
 
     def start(self, spec: SceneSpec, pose: Pose | None = None, for_state: bool = False,
               picture: Frame | None = None) -> Frame:
@@ -45,7 +46,7 @@ class OracleGenerator:
         return self.renderer.render(self.pose, self.config.intrinsics)
 
     def step(self, action) -> Frame:
-        a = self.config.clamp_action(np.asarray(action, np.float64))
+        a = self.applied_action = self.config.clamp_action(np.asarray(action, np.float64))
         self.pose = apply_action(self.pose, Action.from_array(a))
         self.tick += 1
         return self.renderer.render(self.pose, self.config.intrinsics)

@@ -338,3 +338,16 @@ def test_the_compare_view_and_the_memory_map(tiny_checkpoint, tmp_path):
     assert tuple(m[50, 60, :3]) == (150, 150, 150)       # 10 m east: grey, not in use
     assert tuple(m[40, 50, :3]) == (255, 210, 40)        # 10 m north (-z) up: in use, yellow
     assert tuple(m[50, 50, :3]) == (255, 255, 255)       # the player
+
+
+@pytest.mark.parametrize("backend", ["oracle", "torch"])
+def test_the_action_recorded_is_the_one_applied(backend, tiny_checkpoint, tmp_path):
+    from worldgen.actionlog import read_action_log
+    s = Session(backend, tiny_checkpoint if backend == "torch" else None, SPEC, record=tmp_path / "r")
+    wild = np.array([5.0, -5.0, 0.0, 3.0, -3.0])            # far outside the trained range
+    before = s.frame.pose
+    s.step(wild)
+    log_path, _ = s.close()
+    applied = read_action_log(log_path).actions[0].as_array()
+    assert np.allclose(applied, s.config.clamp_action(wild))
+    assert s.frame.pose == apply_action(before, Action.from_array(applied))

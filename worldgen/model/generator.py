@@ -28,6 +28,7 @@ class NeuralGenerator:
         self.settle = settle        # apply the model's settle rule (ModelConfig.settle, step.decode)
         self.cam = Camera(cfg.intrinsics)
         self.state: GeneratorState | None = None
+        self.applied_action = np.zeros(5)
 
     def start(self, frame: Frame, seed: int = 0) -> Frame:
         if frame.rgb.shape != (self.cfg.res, self.cfg.res, 3):
@@ -36,7 +37,10 @@ class NeuralGenerator:
         return self.state.frame()
 
     def step(self, action: Action | np.ndarray) -> Frame:
+        """One tick. The action is clamped to the trained range here, once; `applied_action` is what was
+        applied (what a recording must keep)."""
         prep = prepare(self.state, action)
+        self.applied_action = prep.action_clamped
         out = self.net(prep.inputs[None], prep.action[None])[0]
         return finish(self.state, prep, out)
 
