@@ -166,20 +166,23 @@ class Display:
         self._image(self._caption_tex, (x0, y0, x0 + 2 * w / size[0], y0 + 2 * h / size[1]), flip=False)
         self.ctx.disable(moderngl.BLEND)
 
-    def _text_texture(self, lines: list[str], px: int, old=None):
-        """Lines of white text on a translucent box, as an RGBA texture."""
+    def _text_texture(self, lines: list[str], px: int, old=None, centred: bool = True):
+        """Lines of white text on a translucent box, as an RGBA texture (the HUD's left-aligned, a caption's
+        centred); `old` is released."""
         import pygame
         if not pygame.font.get_init():
             pygame.font.init()
-        font = pygame.font.Font(None, px)
-        rendered = [font.render(t, True, (245, 245, 245)) for t in lines]
-        w = max(r.get_width() for r in rendered) + 20
-        h = sum(r.get_height() for r in rendered) + 12
+        fonts = self.__dict__.setdefault("_fonts", {})
+        font = fonts.get(px) or fonts.setdefault(px, pygame.font.Font(None, px))
+        pad = 10 if centred else 6
+        rendered = [font.render(t, True, (245, 245, 245) if centred else (240, 240, 240)) for t in lines]
+        w = max(r.get_width() for r in rendered) + 2 * pad
+        h = sum(r.get_height() for r in rendered) + (12 if centred else 8)
         surf = pygame.Surface((w, h), pygame.SRCALPHA)
-        surf.fill((0, 0, 0, 170))
-        y = 6
+        surf.fill((0, 0, 0, 170 if centred else 150))
+        y = 6 if centred else 4
         for r in rendered:
-            surf.blit(r, ((w - r.get_width()) // 2, y))
+            surf.blit(r, ((w - r.get_width()) // 2 if centred else pad, y))
             y += r.get_height()
         if old is not None:
             old.release()
@@ -265,28 +268,8 @@ class Display:
         self.ctx.disable(moderngl.BLEND)
 
     def _render_hud(self, lines: list[str]) -> None:
-        import pygame
-        if not pygame.font.get_init():
-            pygame.font.init()
-        if getattr(self, "_font", None) is None:
-            self._font = pygame.font.Font(None, 20)
-        font = self._font
         self._hud_lines = list(lines)
-        rendered = [font.render(t, True, (240, 240, 240)) for t in lines]
-        w = max(s.get_width() for s in rendered) + 12
-        h = sum(s.get_height() for s in rendered) + 8
-        surf = pygame.Surface((w, h), pygame.SRCALPHA)
-        surf.fill((0, 0, 0, 150))
-        y = 4
-        for s in rendered:
-            surf.blit(s, (6, y))
-            y += s.get_height()
-        data = pygame.image.tobytes(surf, "RGBA")
-        if self._hud_tex is None or self._hud_tex.size != (w, h):
-            if self._hud_tex is not None:
-                self._hud_tex.release()
-            self._hud_tex = self.ctx.texture((w, h), 4)
-        self._hud_tex.write(data)
+        self._hud_tex = self._text_texture(lines, 20, self._hud_tex, centred=False)
 
 
 def _wrap(text: str, width: int) -> list[str]:

@@ -109,10 +109,10 @@ def cmd_tour(args):
     return 0
 
 
-def cmd_serve(args):
+def _backend_threads_checkpoint(args) -> tuple[str, int | None, str | None]:
+    """The backend `auto` or --backend picks, the generator's threads from the cores free (both said why), and
+    the checkpoint (the oracle needs one only for its resolution and action range)."""
     from runtime.backends import select_backend
-    from runtime.serve import serve
-    from runtime.session import Session
     backend, why = select_backend(args.backend)
     print(why)
     threads = None
@@ -123,6 +123,13 @@ def cmd_serve(args):
     checkpoint = args.checkpoint or str(BUNDLED)
     if backend == "oracle" and args.checkpoint is None and not BUNDLED.exists():
         checkpoint = None
+    return backend, threads, checkpoint
+
+
+def cmd_serve(args):
+    from runtime.serve import serve
+    from runtime.session import Session
+    backend, threads, checkpoint = _backend_threads_checkpoint(args)
     spec, start, tour, idle = _scene(args.scene), None, None, 30.0
     if args.tour:
         from runtime.tour import compile_tour, load_tour, tour_scene
@@ -225,7 +232,6 @@ def cmd_bench_step(args):
 
 def cmd_play(args):
     from runtime.app import Game, PlayOptions, has_display, run_headless, summary_line
-    from runtime.backends import select_backend
     from runtime.bindings import Bindings, load_bindings
     from runtime.session import Session
     from worldgen.actionlog import ActionLogError, read_action_log
@@ -236,16 +242,7 @@ def cmd_play(args):
         print("worldloop: no display found (DISPLAY is not set). Run headless instead: "
               "worldloop play --headless --ticks 300 --video out/play.mp4", file=sys.stderr)
         return 2
-    backend, why = select_backend(args.backend)
-    print(why)
-    threads = None
-    if backend in ("onnx", "torch"):
-        from runtime.cores import generator_threads
-        threads, why_threads = generator_threads()
-        print(why_threads)
-    checkpoint = args.checkpoint or str(BUNDLED)
-    if backend == "oracle" and args.checkpoint is None and not BUNDLED.exists():
-        checkpoint = None          # the oracle needs a model only for its resolution and action range
+    backend, threads, checkpoint = _backend_threads_checkpoint(args)
     spec, start, actions = _scene(args.scene), None, None
     if args.replay:
         log = read_action_log(args.replay)
