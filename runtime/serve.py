@@ -67,7 +67,11 @@ def tick_action(inputs: Inputs, cfg, walk_mps=1.5, run_mps=4.0, turn_rps=1.5) ->
                   axis("down", "up") * walk_mps * dt,
                   axis("turn_right", "turn_left") * turn_rps * dt - dx,
                   axis("look_down", "look_up") * turn_rps * dt - dy], np.float64)
-    return cfg.clamp_action(a), seq
+    applied = cfg.clamp_action(a)
+    with inputs.lock:          # a drag bigger than one tick's turn carries over into the next ticks
+        inputs.look[0] -= a[3] - applied[3]
+        inputs.look[1] -= a[4] - applied[4]
+    return applied, seq
 
 
 class World:

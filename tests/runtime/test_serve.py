@@ -139,3 +139,39 @@ def test_a_tour_in_the_browser_shows_its_captions():
             page.quit()
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_drag_gamepad_and_device_orientation_drive_the_guide(server):
+    """The page's other inputs, through the real page: a pointer drag (mouse or touch) turns the view, a
+    gamepad's left stick walks (navigator.getGamepads stood in for: headless Chromium has no pads), and the
+    phone's orientation turns it (DeviceOrientationEvent dispatched in the page)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    page = browser()
+    try:
+        page.get(server)
+        wait_for(page, "return window.worldloop && window.worldloop.frames > 5 && window.worldloop.last.role === 'guide'")
+        yaw = lambda: page.execute_script("return window.worldloop.last.pose[3]")   # noqa: E731
+        pos = lambda: page.execute_script("return window.worldloop.last.pose")       # noqa: E731
+        y0 = yaw()
+        img = page.find_element("id", "view")
+        ActionChains(page).move_to_element(img).click_and_hold().move_by_offset(120, 0).release().perform()
+        time.sleep(0.6)
+        assert yaw() < y0 - 0.2                                  # dragged right: turned right
+        p0 = pos()
+        page.execute_script("navigator.getGamepads = () => [{axes: [0, -1, 0, 0]}];")
+        time.sleep(1.2)
+        page.execute_script("navigator.getGamepads = () => [];")
+        time.sleep(0.4)
+        p1 = pos()
+        assert np.hypot(p1[0] - p0[0], p1[2] - p0[2]) > 0.8       # the stick walked
+        page.find_element("id", "orient").click()
+        y1 = yaw()
+        for alpha in (0, 10, 20, 30):
+            page.execute_script("window.dispatchEvent(new DeviceOrientationEvent('deviceorientation', "
+                                "{alpha: arguments[0], beta: 90, gamma: 0}));", alpha)
+            time.sleep(0.1)
+        time.sleep(0.6)
+        # alpha grows as the phone turns left (counter-clockwise seen from above): the view turned left 30 degrees
+        assert yaw() > y1 + 0.3
+    finally:
+        page.quit()
