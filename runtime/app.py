@@ -112,7 +112,9 @@ def run_headless(session, ticks: int, actions=None, video=None, size=(512, 512),
             psnrs.append(p)
         if show_memory:
             overlay = memory_map(session.backend.stats(), frame.pose)
-        display.draw(frame.pose, screen, size, lines, stereo, caption=script.caption, panel=panel, overlay=overlay)
+        moving = bool(np.any(np.abs(session.backend.applied_action) > 1e-9))
+        display.draw(frame.pose, screen, size, lines, stereo, moving, caption=script.caption, panel=panel,
+                     overlay=overlay)
         if writer:
             writer.write(read_framebuffer(screen, size))
         digests.append(frame_digest(frame))
@@ -222,6 +224,8 @@ class LoopCore:
                 if self.worker.pending() >= MAX_IN_FLIGHT:
                     break                   # a replay keeps every action: wait instead of dropping
                 a = self.replay.next_action()
+                if self.snap is not None:      # a replay's turns are the view's too
+                    self.view_yaw += float(self.cfg.clamp_action(a)[3])
             else:
                 asked = self.mapper.tick_action(self.state)
                 self.moving = bool(np.any(np.abs(asked) > 1e-9))
@@ -255,6 +259,10 @@ class LoopCore:
         for _, a in self.in_flight:
             pose = apply_action(pose, Action.from_array(a))
         self.sent = pose
+        if self.snap is not None and not self.in_flight and abs(pose.yaw - self._yaw_sent) > 1e-6:
+            # a reset or a load moved the world under the snapped view: take its heading again
+            self.view_yaw = self._yaw_sent = pose.yaw
+            self.snap_pending = 0.0
         self.step_ms = pub.step_ms
         if self._rate_t0 is None or now - self._rate_t0 >= 1.0:
             if self._rate_t0 is not None:
@@ -342,10 +350,15 @@ class Game:
         state = InputState()
         source = PynputInput(self.bindings, state) if self.opts.input_source == "pynput" else None
         pg_input = PygameInput(self.bindings, state)
+        comparison = None
+        if self.opts.compare:
+            from worldgen.procedural.render import make_current
+            comparison = Comparison(worker.session.spec, cfg)
+            make_current(self.ctx)              # its renderer made its own context current
         core = LoopCore(worker, Display(self.ctx, cfg), ActionMapper(self.bindings, cfg.tick_hz, cfg.action_max),
                         state, FixedStep(cfg.tick_hz), self.opts.save_dir, self.replay, self.opts.show_hud,
                         self.opts.stereo, self.opts.kiosk_idle_s,
-                        Comparison(worker.session.spec, cfg) if self.opts.compare else None, self.opts.memory_map)
+                        comparison, self.opts.memory_map)
         clock = RealClock()
         for sig in (signal.SIGINT, signal.SIGTERM):      # end the loop: the shutdown below closes the recording
             signal.signal(sig, lambda *_: setattr(self, "running", False))

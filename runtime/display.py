@@ -248,8 +248,9 @@ class Display:
         intr = self.cfg.intrinsics
         for pose, vp in zip(eye_poses(view_pose, opts.ipd_m), eye_viewports(*size)):
             self._reproject(pose)
-            # the horizon's row in the eye's picture: the level ray's projection at this pitch
-            row = intr.cy - intr.fy * math.tan(pose.pitch)
+            # the horizon's row in the eye's picture: the level ray's projection at this pitch (rows count
+            # down, and looking up moves the horizon down the picture)
+            row = intr.cy + intr.fy * math.tan(pose.pitch)
             ep["u_horizon"].value = 1.0 - row / intr.height if opts.fixed_horizon and 0 <= row <= intr.height else -1.0
             target.use()
             ctx.viewport = vp

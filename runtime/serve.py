@@ -90,6 +90,7 @@ class World:
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="worldloop-serve-world", daemon=True)
         self.ticks = 0
+        self.on_stop = None
 
     def start(self) -> None:
         self.thread.start()
@@ -109,7 +110,7 @@ class World:
 
     def _run(self) -> None:
         try:
-            from .display import Display, read_framebuffer
+            from .display import Display
             from .glcontext import thread_context
             from .stereo import StereoOptions
             from worldgen.procedural.render import make_current
@@ -130,7 +131,7 @@ class World:
         dt = 1.0 / cfg.tick_hz
         due = time.perf_counter()
         frame = session.frame
-        script, caption, last_seq, last_input = None, "", 0, -1e9
+        script, caption, last_seq, last_input, guided = None, "", 0, -1e9, False
         if self.tour is not None:
             from .input import ScriptedInput
             script = ScriptedInput(*self.tour)
@@ -143,11 +144,12 @@ class World:
                 a, seq = tick_action(self.inputs, cfg)
                 if script is not None:
                     if seq != last_seq or np.any(a):          # the guide moved: it drives for now
-                        last_seq, last_input = seq, now
+                        last_seq, last_input, guided = seq, now, True
                     if now - last_input >= self.idle_s:
-                        if script.done:                       # the tour's end: from the start again
-                            frame = session.reset()
+                        if script.done or guided:             # the tour's end, or the guide walked it off its
+                            frame = session.reset()           # path: from the start again
                             script.restart()
+                            guided = False
                         a = script.next_action()
                         caption = script.caption
                     else:
@@ -159,23 +161,34 @@ class World:
                     frame = session.frame
                 self.ticks += 1
                 make_current(ctx)
-                display.show(frame)
-                out = {}
-                display.draw(frame.pose, mono, (n, n), None)
-                out["mono"] = self._encode(read_framebuffer(mono, (n, n)))
-                if self.want_sbs:
-                    display.draw(frame.pose, sbs, (2 * n, n), None, stereo, bool(np.any(a)))
-                    out["sbs"] = self._encode(read_framebuffer(sbs, (2 * n, n)))
-                head = {"tick": session.tick, "pose": [round(float(v), 5) for v in frame.pose.as_array()],
-                        "seq": seq, "backend": session.backend.name, "tick_hz": cfg.tick_hz, "caption": caption}
-                self.latest = {"head": head, **out}
-                if self.on_frame is not None:
-                    self.on_frame(self.latest)
+                self._draw_and_publish(frame, a, seq, caption, session, cfg, display, mono, sbs, stereo, n)
                 due += dt
                 if time.perf_counter() - due > dt:       # behind by more than a tick: drop, as the game does
                     due = time.perf_counter()
+        except Exception as e:  # noqa: BLE001 - the world cannot go on: say so once, and let the server end
+            self.error = e
+            print(f"worldloop serve: the world stopped ({e.__class__.__name__}: {str(e)[:200]})", flush=True)
+            if self.on_stop is not None:
+                self.on_stop()
         finally:
             session.close()
+
+    def _draw_and_publish(self, frame, a, seq, caption, session, cfg, display, mono, sbs, stereo, n):
+        """The tick's pictures (mono, and side by side when a page wants it), encoded and handed to the server."""
+        from .display import read_framebuffer
+        display.show(frame)
+        out = {}
+        display.draw(frame.pose, mono, (n, n), None)
+        out["mono"] = self._encode(read_framebuffer(mono, (n, n)))
+        if self.want_sbs:
+            display.draw(frame.pose, sbs, (2 * n, n), None, stereo, bool(np.any(a)))
+            out["sbs"] = self._encode(read_framebuffer(sbs, (2 * n, n)))
+        head = {"tick": session.tick, "pose": [round(float(v), 5) for v in frame.pose.as_array()],
+                "seq": seq, "backend": session.backend.name, "tick_hz": cfg.tick_hz, "caption": caption}
+        self.latest = {"head": head, **out}
+        on_frame = self.on_frame
+        if on_frame is not None:
+            on_frame(self.latest)
 
 
 def frame_message(latest: dict, mode: str, role: str) -> bytes | None:
@@ -193,15 +206,29 @@ class Server:
     def __init__(self, world: World):
         from aiohttp import web
         self.world = world
-        self.clients: list = []            # [ws, mode] in the order they connected: the first is the guide
+        self.clients: list = []            # [ws, mode, sending] in the order they connected: the first guides
+        self._tasks: set = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.app = web.Application()
         self.app.add_routes([web.get("/", self.page), web.get("/viewer.js", self.script), web.get("/ws", self.socket)])
         self.app.on_startup.append(self._started)
+        self.app.on_shutdown.append(self._stopping)
         world.on_frame = self._frame_from_thread
+        world.on_stop = self._world_stopped
+
+    def _world_stopped(self) -> None:
+        """The world thread failed: end the server (the CLI prints the reason, once)."""
+        import os
+        import signal
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(lambda: os.kill(os.getpid(), signal.SIGTERM))
 
     async def _started(self, app) -> None:
         self.loop = asyncio.get_running_loop()
+
+    async def _stopping(self, app) -> None:
+        self.world.on_frame = None
+        self.world.stop()
 
     async def page(self, request):
         from aiohttp import web
@@ -212,24 +239,47 @@ class Server:
         return web.Response(text=(WEB / "viewer.js").read_text(), content_type="application/javascript")
 
     def _frame_from_thread(self, latest: dict) -> None:
-        if self.loop is not None:
-            self.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._broadcast(latest)))
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(self._broadcast, latest)
+        except RuntimeError:                  # the loop closed between the check and the call: shutting down
+            pass
 
-    async def _broadcast(self, latest: dict) -> None:
-        for i, (ws, mode) in enumerate(list(self.clients)):
-            msg = frame_message(latest, mode, "guide" if i == 0 else "follower")
-            if msg is None or ws.closed:
+    def _broadcast(self, latest: dict) -> None:
+        """The newest frame to every page that is not still taking the last one: a slow page drops frames
+        instead of queueing them."""
+        for i, entry in enumerate(list(self.clients)):
+            ws, mode = entry[0], entry[1]
+            if ws.closed or entry[2]:
                 continue
-            try:
-                await ws.send_bytes(msg)
-            except (ConnectionError, RuntimeError):
-                pass                          # it went; its socket handler removes it
+            msg = frame_message(latest, mode, "guide" if i == 0 else "follower")
+            if msg is not None:
+                entry[2] = True
+                task = asyncio.ensure_future(self._send(entry, msg))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, entry, msg: bytes) -> None:
+        try:
+            await entry[0].send_bytes(msg)
+        except (ConnectionError, RuntimeError):
+            pass                              # it went; its socket handler removes it
+        finally:
+            entry[2] = False
 
     async def socket(self, request):
         from aiohttp import WSMsgType, web
-        ws = web.WebSocketResponse(heartbeat=20)
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.split("://", 1)[-1] != request.host:
+            raise web.HTTPForbidden(text="worldloop serve: a page from another site may not connect")
+        ws = web.WebSocketResponse(heartbeat=20, compress=False, max_msg_size=8192)
         await ws.prepare(request)
-        entry = [ws, "mono"]
+        entry = [ws, "mono", False]
+        if not self.clients:
+            with self.world.inputs.lock:      # a new guide counts its input from 1
+                self.world.inputs.seq = 0
         self.clients.append(entry)
         try:
             async for msg in ws:
@@ -237,22 +287,23 @@ class Server:
                     continue
                 try:
                     data = json.loads(msg.data)
-                except ValueError:
+                except (ValueError, RecursionError):
                     continue
                 if not isinstance(data, dict):
                     continue
                 if data.get("type") == "mode" and data.get("mode") in ("mono", "sbs"):
                     entry[1] = data["mode"]
-                    self.world.want_sbs = any(m == "sbs" for _, m in self.clients)
+                    self.world.want_sbs = any(e[1] == "sbs" for e in self.clients)
                 elif self.clients and self.clients[0] is entry:    # only the guide drives
                     self._take_input(data)
         finally:
             was_guide = self.clients[0] is entry
             self.clients.remove(entry)
-            self.world.want_sbs = any(m == "sbs" for _, m in self.clients)
+            self.world.want_sbs = any(e[1] == "sbs" for e in self.clients)
             if was_guide:
-                with self.world.inputs.lock:      # the guide's keys go with it: the world stands still
+                with self.world.inputs.lock:      # the guide's keys go with it, and the next counts from 1
                     self.world.inputs.held = set()
+                    self.world.inputs.seq = 0
         return ws
 
     def _take_input(self, data: dict) -> None:
@@ -264,14 +315,14 @@ class Server:
             elif data.get("type") == "look":
                 try:
                     dx, dy = float(data.get("dx", 0.0)), float(data.get("dy", 0.0))
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, OverflowError):
                     return
                 if np.isfinite(dx) and np.isfinite(dy):
                     inputs.look[0] += max(-1.0, min(1.0, dx))
                     inputs.look[1] += max(-1.0, min(1.0, dy))
             else:
                 return
-            if isinstance(seq, int) and seq > inputs.seq:
+            if type(seq) is int and inputs.seq < seq < 2 ** 31:
                 inputs.seq = seq
 
 
@@ -296,10 +347,22 @@ def reach_lines(host: str, port: int) -> list[str]:
     return lines
 
 
+def check_address(host: str, port: int) -> None:
+    """ValueError naming --host/--port when the server could not listen there (before any model is loaded)."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as e:
+        raise ValueError(f"--host {host} --port {port}: cannot listen there ({e.strerror or e})") from None
+
+
 def serve(make_session, host: str = "127.0.0.1", port: int = 8080, size: int = 512, show=print, tour=None,
-          idle_s: float = 30.0) -> None:
-    """Run the world and the web server until interrupted (with `tour`, walking it: see World)."""
+          idle_s: float = 30.0) -> BaseException | None:
+    """Run the world and the web server until interrupted (with `tour`, walking it: see World). Returns the
+    world's error if it stopped on one."""
     from aiohttp import web
+    check_address(host, port)
     world = World(make_session, size, tour=tour, idle_s=idle_s)
     server = Server(world)
     world.start()
@@ -309,4 +372,5 @@ def serve(make_session, host: str = "127.0.0.1", port: int = 8080, size: int = 5
         web.run_app(server.app, host=host, port=port, print=None, handle_signals=True)
     finally:
         world.stop()
+    return world.error
 

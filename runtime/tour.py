@@ -129,6 +129,7 @@ def compile_tour(tour: Tour, world, cfg) -> Compiled:
     """One action a tick from the spawn through every stop, and the caption at each tick. A stretch that
     crosses something the player cannot stand on is refused naming its stop."""
     from worldgen.procedural.trajectories import segment_free
+    from worldgen.procedural.world import EYE_HEIGHT_M
     start = world.spawn_pose()
     pose = start
     fwd0, right0 = heading_vectors(start.yaw)
@@ -147,10 +148,14 @@ def compile_tour(tour: Tour, world, cfg) -> Compiled:
         if dist > 1e-3:
             pose = _turn_to(pose, math.atan2(-dx, -dz), max_yaw, actions, captions, caption)
             n = int(dist / step_m)
+            fwd, _ = heading_vectors(pose.yaw)
             for k in range(n + 1):
                 a = np.array([min(step_m, dist - k * step_m), 0.0, 0.0, 0.0, 0.0])
                 if a[0] <= 1e-9:
                     break
+                nx, nz = pose.x + a[0] * fwd[0], pose.z + a[0] * fwd[2]      # the eyes follow the ground
+                up = float(world.height(nx, nz)) + EYE_HEIGHT_M - pose.y
+                a[2] = max(-cfg.action_max[2], min(cfg.action_max[2], up))
                 pose = apply_action(pose, Action.from_array(a))
                 actions.append(a)
                 captions.append(caption)

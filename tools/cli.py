@@ -71,7 +71,6 @@ def cmd_train(args):
 
 def cmd_tour(args):
     from runtime.app import Game, PlayOptions, has_display, run_headless, summary_line
-    from runtime.backends import select_backend
     from runtime.bindings import Bindings
     from runtime.session import Session
     from runtime.tour import compile_tour, load_tour, tour_scene
@@ -82,26 +81,29 @@ def cmd_tour(args):
         print("worldloop: no display found (DISPLAY is not set). Run headless instead: "
               f"worldloop tour {args.tour} --headless --video out/tour.mp4", file=sys.stderr)
         return 2
-    backend, why = select_backend(args.backend)
-    print(why)
-    checkpoint = args.checkpoint or str(BUNDLED)
+    backend, threads, checkpoint = _backend_threads_checkpoint(args)
     session_cfg = Session.config_for(backend, checkpoint)
     compiled = compile_tour(tour, World(spec), session_cfg)
     print(f"tour '{tour.title}' in scene '{spec.name}': {len(tour.stops)} stops, "
           f"{len(compiled.actions) / session_cfg.tick_hz:.0f} s")
 
     def make_session():
-        return Session(backend, checkpoint, spec, start_pose=compiled.start)
+        return Session(backend, checkpoint, spec, start_pose=compiled.start, threads=threads)
 
     if args.headless:
-        session = make_session()
-        try:
-            result = run_headless(session, len(compiled.actions), compiled.actions, args.video,
-                                  size=args.window or (640, 480), captions=compiled.captions)
-        finally:
-            session.close()
+        from worldgen.interrupts import stop_flag
+        with stop_flag() as stop:
+            session = make_session()
+            try:
+                result = run_headless(session, len(compiled.actions), compiled.actions, args.video,
+                                      size=args.window or (640, 480), stop=stop, captions=compiled.captions)
+            finally:
+                session.close()
         print(summary_line(result))
-        return 0
+        if stop.requested:
+            print(f"worldloop: stopped by {stop.signal} after tick {result['ticks']}; what was written is kept",
+                  file=sys.stderr)
+        return 130 if stop.requested else 0
     opts = PlayOptions(window=args.window or (960, 720), fullscreen=args.fullscreen,
                        kiosk_idle_s=tour.kiosk_idle_s if args.kiosk else None)
     result = Game(make_session, Bindings(), opts, compiled.actions, compiled.captions).run()
@@ -140,9 +142,9 @@ def cmd_serve(args):
         start, tour, idle = compiled.start, (compiled.actions, compiled.captions), t.kiosk_idle_s
         print(f"tour '{t.title}': walked in a loop; the guide's input takes over, and after {idle:g} idle "
               f"seconds the tour goes on")
-    serve(lambda: Session(backend, checkpoint, spec, start_pose=start, threads=threads), args.host, args.port,
-          args.size, tour=tour, idle_s=idle)
-    return 0
+    error = serve(lambda: Session(backend, checkpoint, spec, start_pose=start, threads=threads), args.host,
+                  args.port, args.size, tour=tour, idle_s=idle)
+    return 1 if error is not None else 0
 
 
 def cmd_train_drawer(args):
@@ -295,6 +297,8 @@ def _stereo_options(args):
             if getattr(args, flag) not in (None, False):
                 raise ValueError(f"--{flag.replace('_', '-')} goes with --stereo sbs")
         return None
+    if args.snap_turn is not None and args.headless:
+        raise ValueError("--snap-turn turns the player's view: it needs the window, not --headless")
     return StereoOptions(mode=args.stereo, ipd_m=0.064 if args.ipd is None else args.ipd, lens=args.lens,
                          vignette=0.0 if args.vignette is None else args.vignette, fixed_horizon=args.fixed_horizon,
                          snap_turn_deg=args.snap_turn)

@@ -41,8 +41,11 @@
       const head = JSON.parse(new TextDecoder().decode(new Uint8Array(ev.data, 4, n)));
       const blob = new Blob([new Uint8Array(ev.data, 4 + n)], {type: "image/jpeg"});
       const url = URL.createObjectURL(blob);
-      img.onload = () => { if (state.url) URL.revokeObjectURL(state.url); state.url = url; };
+      const previous = state.url;       // revoked whether or not it finished loading: nothing leaks
+      state.url = url;
+      img.onload = () => { if (state.xrFrame) state.xrFrame(img); };
       img.src = url;
+      if (previous) URL.revokeObjectURL(previous);
       if (head.seq in state.sentAt) {
         head.latency_ms = performance.now() - state.sentAt[head.seq];
         for (const k of Object.keys(state.sentAt)) if (+k <= head.seq) delete state.sentAt[k];
@@ -54,7 +57,6 @@
         state.role = head.role;
         roleEl.textContent = head.role === "guide" ? "you guide" : "following the guide";
       }
-      if (state.xrFrame) state.xrFrame(img);
     };
   }
 
@@ -139,7 +141,7 @@
       const session = await navigator.xr.requestSession("immersive-vr");
       const canvas = document.createElement("canvas");
       const gl = canvas.getContext("webgl2", {xrCompatible: true});
-      session.updateRenderState({baseLayer: new XRWebGLLayer(session, gl)});
+      session.updateRenderState({baseLayer: new XRWebGLLayer(session, gl, {antialias: false})});
       state.mode = "sbs";
       send({type: "mode", mode: "sbs"});
       const tex = gl.createTexture();

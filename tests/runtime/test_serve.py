@@ -175,3 +175,49 @@ def test_drag_gamepad_and_device_orientation_drive_the_guide(server):
         assert yaw() > y1 + 0.3
     finally:
         page.quit()
+
+
+def test_bad_messages_and_other_sites_are_refused_without_harm(server):
+    import asyncio
+
+    import aiohttp
+
+    async def go():
+        async with aiohttp.ClientSession() as http:
+            ws_url = server.replace("http://", "ws://") + "ws"
+            with pytest.raises(aiohttp.WSServerHandshakeError) as e:
+                await http.ws_connect(ws_url, headers={"Origin": "http://evil.example"})
+            assert e.value.status == 403
+            async with http.ws_connect(ws_url, headers={"Origin": server.rstrip("/")}) as ws:
+                for bad in ("[" * 5000, '{"type": "look", "dx": 1' + "0" * 400 + ', "seq": 1}', "null", "{]",
+                            '{"type": "keys", "held": "forward", "seq": true}', '{"type": "mode", "mode": 3}'):
+                    await ws.send_str(bad)
+                got = 0
+                async with asyncio.timeout(20):
+                    while got < 5:
+                        msg = await ws.receive()
+                        if msg.type == aiohttp.WSMsgType.BINARY:
+                            got += 1
+                        elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                            break
+                await ws.send_str("x" * 9000)        # past the message limit: aiohttp ends this connection
+                return got
+
+    assert asyncio.run(go()) == 5                  # after the bad messages the frames kept coming
+    page = browser()                               # and the server still serves
+    try:
+        page.get(server)
+        wait_for(page, "return window.worldloop && window.worldloop.frames > 3")
+    finally:
+        page.quit()
+
+
+def test_a_port_in_use_is_one_line():
+    import socket as _socket
+    from runtime.serve import check_address
+    with _socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(ValueError, match=f"--port {port}: cannot listen there"):
+            check_address("127.0.0.1", port)

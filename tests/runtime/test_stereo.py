@@ -108,6 +108,15 @@ def test_the_lens_vignette_and_horizon_change_the_picture_where_they_should(gl_c
         assert vig[corner].mean() < 0.5 * plain[corner].mean() and np.abs(vig[c] - plain[c]).mean() < 1
         changed_rows = np.nonzero(np.abs(horizon - plain).max(axis=(1, 2)) > 20)[0]
         assert 0 < len(changed_rows) <= 8                         # a thin level line
+        up = Pose(head.x, head.y, head.z, head.yaw, 0.25)          # looking up: the horizon goes down the picture
+        display.show(r.render(up, CFG.intrinsics))
+        a = (display.draw(up, screen, size, None, StereoOptions(), False), read_framebuffer(screen, size))[1]
+        b = (display.draw(up, screen, size, None, StereoOptions(fixed_horizon=True), False),
+             read_framebuffer(screen, size))[1]
+        rows = np.nonzero(np.abs(b.astype(float) - a).max(axis=(1, 2)) > 20)[0]
+        sky = r.render(up, CFG.intrinsics).depth >= 999                 # the truth's own horizon, at the image's
+        truth_row = np.nonzero(~sky[:, CFG.res // 2])[0].min() * size[1] / CFG.res    # centre column
+        assert len(rows) and rows.mean() > size[1] / 2 and abs(rows.mean() - truth_row) < 20   # (hills rise a little)
     finally:
         r.release()
 

@@ -31,6 +31,10 @@ def test_bundled_tours_compile_and_reach_every_stop(name):
             i += 1
         reached.append(math.hypot(pose.x - target[0], pose.z - target[1]))
     assert max(reached) < 0.1
+    from worldgen.procedural.world import EYE_HEIGHT_M
+    for a in c.actions[i:]:
+        pose = apply_action(pose, Action.from_array(a))
+    assert abs(pose.y - (float(world.height(pose.x, pose.z)) + EYE_HEIGHT_M)) < 0.05   # the eyes follow the ground
     assert c.captions[0] == "" and c.captions[-1] == tour.stops[-1].caption
 
 
