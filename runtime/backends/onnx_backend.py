@@ -33,7 +33,7 @@ def _export_job(name: str, src: str, out: str, errors) -> None:
     try:
         getattr(export, name)(src, out)
     except Exception as e:  # noqa: BLE001 - any failure is reported to the parent as one line
-        errors.put(f"{e.__class__.__name__}: {e}")
+        errors.put(f"{e.__class__.__name__}: {e}"[:500])    # short: a queue's pipe must not fill before the join
 
 
 def _export_apart(name: str, src: str, out: str) -> None:
