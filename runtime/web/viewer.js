@@ -103,6 +103,19 @@
   }
   requestAnimationFrame(pollPads);
 
+  // The direction the phone's back faces (where a phone in a viewer looks), from the W3C device orientation
+  // (R = Rz(alpha) Rx(beta) Ry(gamma) in east-north-up): the view direction's heading (counter-clockwise
+  // positive, as worldloop's yaw) and elevation. Taken from the whole rotation, not from the Euler angles one by
+  // one, it does not jump where they flip (a phone in landscape looking at the horizon: gamma near +-90).
+  function viewOfDevice(alpha, beta, gamma) {
+    const r = Math.PI / 180, a = alpha * r, b = beta * r, g = gamma * r;
+    const dx = -Math.sin(g) * Math.cos(a) - Math.cos(g) * Math.sin(b) * Math.sin(a);
+    const dy = -Math.sin(g) * Math.sin(a) + Math.cos(g) * Math.sin(b) * Math.cos(a);
+    const dz = -Math.cos(g) * Math.cos(b);
+    return {yaw: Math.atan2(dy, dx), pitch: Math.asin(Math.max(-1, Math.min(1, dz)))};
+  }
+  window.worldloopViewOfDevice = viewOfDevice;
+
   // a phone in a viewer: its orientation turns the view (the change since the last reading)
   const orientBtn = document.getElementById("orient");
   if (window.DeviceOrientationEvent) {
@@ -113,7 +126,7 @@
       }
       window.addEventListener("deviceorientation", (e) => {
         if (e.alpha == null) return;
-        const yaw = e.alpha * Math.PI / 180, pitch = (e.gamma || 0) * Math.PI / 180;
+        const {yaw, pitch} = viewOfDevice(e.alpha, e.beta || 0, e.gamma || 0);
         if (state.orient) {
           let dy = yaw - state.orient.yaw;
           if (dy > Math.PI) dy -= 2 * Math.PI;

@@ -1,5 +1,6 @@
 """The browser viewer in a real headless Chromium (Debian's chromium, driven by Selenium): the page loads,
 frames arrive, a key press moves the pose, side by side shows two views, a second page follows the guide."""
+import math
 import os
 import shutil
 import socket
@@ -173,6 +174,13 @@ def test_drag_gamepad_and_device_orientation_drive_the_guide(server):
         time.sleep(0.6)
         # alpha grows as the phone turns left (counter-clockwise seen from above): the view turned left 30 degrees
         assert yaw() > y1 + 0.3
+        # in landscape, looking at the horizon, the same orientation comes as (0, 0, 89) or (180, 180, -89)
+        # (the Euler angles flip there): the view must not jump
+        view = "return window.worldloopViewOfDevice(arguments[0], arguments[1], arguments[2])"
+        a, b = page.execute_script(view, 0, 0, 89), page.execute_script(view, 180, 180, -89)
+        assert abs(a["yaw"] - b["yaw"]) < 0.01 and abs(a["pitch"] - b["pitch"]) < 0.05
+        up = page.execute_script(view, 0, 120, 0)             # portrait, top tilted back 30 degrees: looking up
+        assert abs(up["pitch"] - math.radians(30)) < 1e-6
     finally:
         page.quit()
 
