@@ -287,7 +287,8 @@ class LoopCore:
             if not self.paused and self._rate_t0 is not None and 0 < self.tick_rate < 0.85 * self.cfg.tick_hz:
                 slow = [f"generator behind: {self.tick_rate:.0f} of {self.cfg.tick_hz:g} ticks/s; each tick "
                         f"carries the motion of those it missed"]
-            self._hud = hud_lines(backend.name, self.fps, self.tick_rate, self.step_ms, view, keyframes(backend),
+            self._hud = hud_lines(backend.name, self.fps, self.tick_rate, self.step_ms, view,
+                                  int(self.worker.take().stats.get("keyframes", 0)),
                                   slow + self.messages, self.mapper.b)
             self._hud_t = now
         hud = self._hud if self.hud_on else None
@@ -301,7 +302,7 @@ class LoopCore:
             if hud is not None:
                 hud = [*hud, f"model | truth | difference: PSNR {p:5.1f} dB"]
         if self.show_memory:
-            st = self.worker.session.backend.stats()
+            st = self.worker.take().stats           # as the worker published it with the frame
             overlay = memory_map(st, view)
             extra = (*extra, st.get("keyframes"), tuple(st.get("in_use", [])))
         if not self.display.changed(view, size, hud, extra) and only_if_changed:

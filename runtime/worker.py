@@ -24,6 +24,7 @@ class Published:
     serial: int = 0                      # bumps whenever a new frame is published
     last_step: int = 0                   # id of the last step command done (ids count up from 1)
     messages: list = field(default_factory=list)
+    stats: dict = field(default_factory=dict)   # the backend's stats() as of this frame (the HUD, the memory map)
 
 
 class GeneratorWorker(threading.Thread):
@@ -47,12 +48,14 @@ class GeneratorWorker(threading.Thread):
         """A snapshot of what was published; messages are handed over once."""
         with self.lock:
             snap = Published(self.out.frame, self.out.tick, self.out.step_ms, self.out.serial,
-                             self.out.last_step, self.out.messages)
+                             self.out.last_step, self.out.messages, self.out.stats)
             self.out.messages = []
         return snap
 
     def _publish(self, frame: Frame, step_ms: float = 0.0, message: str | None = None, step_id=None):
+        stats = self.session.backend.stats()       # read here, on the thread that changes the memory
         with self.lock:
+            self.out.stats = stats
             self.out.frame, self.out.tick = frame, self.session.tick
             self.out.step_ms = step_ms or self.out.step_ms
             self.out.serial += 1

@@ -74,7 +74,7 @@ class NeuralBackend:
             return {"keyframes": 0, "keyframe_poses": []}
         mem = state.memory
         return {"keyframes": len(mem), "keyframe_poses": [(p.x, p.z, p.yaw) for p in mem.poses],
-                "in_use": list(state.last_retrieved), "tick": state.tick}
+                "in_use": [k for k, t in enumerate(mem.ticks) if t in set(state.last_retrieved)], "tick": state.tick}
 
     def export_state(self):
         return self.gen.export_state()

@@ -132,7 +132,7 @@ class GeneratorState:
         self.rgb = frame.rgb.copy()
         self.depth = frame.depth.astype(np.float32, copy=True)
         self.seen = self.depth.copy()       # the start frame is drawn from where it stands
-        self.last_retrieved: list[int] = []  # the keyframes the last step drew from (the memory view)
+        self.last_retrieved: list[int] = []  # the ticks of the keyframes the last step drew from (the memory view)
         self.memory = SpatialMemory(cfg, cam)
         self.memory.insert_if_novel(self.rgb, self.depth, self.pose, 0)
         self.rng = np.random.Generator(np.random.PCG64(seed))
@@ -192,6 +192,7 @@ class GeneratorState:
         self.rgb = arrays["prev_rgb"].copy()
         self.depth = arrays["prev_depth"].copy()
         self.seen = arrays["seen"].astype(np.float32)
+        self.last_retrieved = []
         self.memory.load_arrays(arrays)
         self.rng.bit_generator.state = meta["rng"]
         self.exemplar = exemplar
@@ -204,7 +205,8 @@ def prepare(state: GeneratorState, action: Action | np.ndarray) -> Prepared:
     new_pose = apply_action(state.pose, Action.from_array(a))
     mem = state.memory
     found = mem.retrieve(new_pose)
-    state.last_retrieved = [i for i, _ in found]    # for the memory view; not part of the saved state
+    state.last_retrieved = [mem.ticks[i] for i, _ in found]   # for the memory view (by the keyframe's tick,
+    # which an eviction does not shift); not part of the saved state
     keys = [(rgb_to_float(mem.rgb[i]), mem.depth[i], mem.poses[i]) for i, _ in found]
     revisit = is_revisit([score for _, score in found], [state.tick + 1 - mem.ticks[i] for i, _ in found])
     return prepare_arrays(state.cfg, state.cam, rgb_to_float(state.rgb), state.depth, state.pose, keys, a,
