@@ -229,3 +229,28 @@ def test_a_port_in_use_is_one_line():
         port = s.getsockname()[1]
         with pytest.raises(ValueError, match=f"--port {port}: cannot listen there"):
             check_address("127.0.0.1", port)
+
+
+def test_a_tour_in_the_browser_gives_way_to_the_guide_and_starts_again_when_idle(tmp_path):
+    tour = tmp_path / "short.toml"
+    tour.write_text('[tour]\ntitle = "short"\nscene = "forest"\nkiosk_idle_s = 5\n'
+                    '[[stop]]\nat = [1.5, 0.0]\ncaption = "first stop"\nwait_s = 60\n')
+    proc, url = start_server("--tour", str(tour))
+    page = None
+    try:
+        page = browser()
+        page.get(url)
+        wait_for(page, "return window.worldloop && window.worldloop.last && window.worldloop.last.caption", 60)
+        from selenium.webdriver.common.action_chains import ActionChains
+        ActionChains(page).key_down("w").pause(1.0).key_up("w").perform()
+        time.sleep(0.3)
+        assert page.execute_script("return window.worldloop.last.caption") == ""    # the guide drives now
+        walked = page.execute_script("return window.worldloop.last.tick")
+        # idle for the tour's 5 s: the world goes back to its start and the tour begins again
+        wait_for(page, f"return window.worldloop.last.tick < {walked}", 20)
+        assert wait_for(page, "return window.worldloop.last.caption", 20) == "first stop"
+    finally:
+        if page is not None:
+            page.quit()
+        proc.terminate()
+        proc.wait(timeout=30)
