@@ -169,6 +169,7 @@ class LoopCore:
         self.fps, self.tick_rate, self.step_ms = 0.0, 0.0, 0.0
         self._rate_t0, self._rate_n, self._hud, self._hud_t = None, 0, None, -1.0
         self.view_yaw = self._yaw_sent = pub.frame.pose.yaw   # snap turning: the heading shown, and sent
+        self.stats = pub.stats
         self.moving = False
 
     def _kiosk(self, now: float) -> None:
@@ -245,6 +246,7 @@ class LoopCore:
             self.in_flight.append((self.ticks_sent, a))
             self.worker.send("step", a, self.ticks_sent)
         pub = self.worker.take()
+        self.stats = pub.stats                  # the backend's stats as published with the frame
         self.messages = (self.messages + pub.messages)[-3:]
         for m in pub.messages:              # also in the terminal: where a save went, what failed
             print(m, flush=True)
@@ -288,7 +290,7 @@ class LoopCore:
                 slow = [f"generator behind: {self.tick_rate:.0f} of {self.cfg.tick_hz:g} ticks/s; each tick "
                         f"carries the motion of those it missed"]
             self._hud = hud_lines(backend.name, self.fps, self.tick_rate, self.step_ms, view,
-                                  int(self.worker.take().stats.get("keyframes", 0)),
+                                  int(self.stats.get("keyframes", 0)),
                                   slow + self.messages, self.mapper.b)
             self._hud_t = now
         hud = self._hud if self.hud_on else None
@@ -302,7 +304,7 @@ class LoopCore:
             if hud is not None:
                 hud = [*hud, f"model | truth | difference: PSNR {p:5.1f} dB"]
         if self.show_memory:
-            st = self.worker.take().stats           # as the worker published it with the frame
+            st = self.stats                         # as the worker published it with the frame
             overlay = memory_map(st, view)
             extra = (*extra, st.get("keyframes"), tuple(st.get("in_use", [])))
         if not self.display.changed(view, size, hud, extra) and only_if_changed:

@@ -24,54 +24,30 @@ import socket
 import struct
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .bindings import Bindings
+from .input import MOVE_COMMANDS, ActionMapper, InputState
+
 
 WEB = Path(__file__).parent / "web"
-COMMANDS = ("forward", "back", "left", "right", "up", "down", "run", "turn_left", "turn_right", "look_up",
-            "look_down")
 JPEG_QUALITY = 80
 
 
-@dataclass
 class Inputs:
-    """What the guide holds and has moved since the last tick, shared between the server and the world."""
-    held: set = field(default_factory=set)
-    look: list = field(default_factory=lambda: [0.0, 0.0])
-    seq: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    """What the guide holds and has moved, shared between the server and the world: the game's own InputState
+    (so the game's ActionMapper turns it into actions, a drag beyond one tick's turn carrying over), and the
+    sequence number of the last input message taken."""
 
-    def take_look(self) -> tuple[float, float, int]:
-        with self.lock:
-            dx, dy = self.look
-            self.look = [0.0, 0.0]
-            return dx, dy, self.seq
+    def __init__(self):
+        self.state = InputState()
+        self.seq = 0
 
-
-def tick_action(inputs: Inputs, cfg, walk_mps=1.5, run_mps=4.0, turn_rps=1.5) -> tuple[np.ndarray, int]:
-    """The guide's input over one tick -> an action clamped to the trained range, and the input seq it
-    includes."""
-    dt = 1.0 / cfg.tick_hz
-    dx, dy, seq = inputs.take_look()
-    with inputs.lock:
-        held = set(inputs.held)
-
-    def axis(neg, pos):
-        return (pos in held) - (neg in held)
-
-    speed = run_mps if "run" in held else walk_mps
-    a = np.array([axis("back", "forward") * speed * dt, axis("left", "right") * speed * dt,
-                  axis("down", "up") * walk_mps * dt,
-                  axis("turn_right", "turn_left") * turn_rps * dt - dx,
-                  axis("look_down", "look_up") * turn_rps * dt - dy], np.float64)
-    applied = cfg.clamp_action(a)
-    with inputs.lock:          # a drag bigger than one tick's turn carries over into the next ticks
-        inputs.look[0] -= a[3] - applied[3]
-        inputs.look[1] -= a[4] - applied[4]
-    return applied, seq
+    @property
+    def lock(self) -> threading.Lock:
+        return self.state.lock
 
 
 class World:
@@ -123,6 +99,7 @@ class World:
             mono = ctx.framebuffer(color_attachments=[ctx.texture((n, n), 3)])
             sbs = ctx.framebuffer(color_attachments=[ctx.texture((2 * n, n), 3)])
             stereo = StereoOptions()
+            mapper = ActionMapper(Bindings(), cfg.tick_hz, cfg.action_max)
         except BaseException as e:  # noqa: BLE001 - reported to the starting thread
             self.error = e
             self.ready.set()
@@ -141,7 +118,8 @@ class World:
                 if now < due:
                     time.sleep(min(due - now, 0.05))
                     continue
-                a, seq = tick_action(self.inputs, cfg)
+                seq = self.inputs.seq                  # read first: every input it counts is in the action
+                a = mapper.tick_action(self.inputs.state)
                 if script is not None:
                     if seq != last_seq or np.any(a):          # the guide moved: it drives for now
                         last_seq, last_input, guided = seq, now, True
@@ -302,24 +280,25 @@ class Server:
             self.world.want_sbs = any(e[1] == "sbs" for e in self.clients)
             if was_guide:
                 with self.world.inputs.lock:      # the guide's keys go with it, and the next counts from 1
-                    self.world.inputs.held = set()
+                    self.world.inputs.state.held = set()
                     self.world.inputs.seq = 0
         return ws
 
     def _take_input(self, data: dict) -> None:
         inputs = self.world.inputs
+        st, sens = inputs.state, Bindings().mouse_sensitivity
         seq = data.get("seq")
         with inputs.lock:
             if data.get("type") == "keys" and isinstance(data.get("held"), list):
-                inputs.held = {c for c in data["held"] if c in COMMANDS}
-            elif data.get("type") == "look":
+                st.held = {c for c in data["held"] if c in MOVE_COMMANDS}
+            elif data.get("type") == "look":      # radians, as mouse motion (the mapper's sensitivity)
                 try:
                     dx, dy = float(data.get("dx", 0.0)), float(data.get("dy", 0.0))
                 except (TypeError, ValueError, OverflowError):
                     return
                 if np.isfinite(dx) and np.isfinite(dy):
-                    inputs.look[0] += max(-1.0, min(1.0, dx))
-                    inputs.look[1] += max(-1.0, min(1.0, dy))
+                    st.mouse_dx += max(-1.0, min(1.0, dx)) / sens
+                    st.mouse_dy += max(-1.0, min(1.0, dy)) / sens
             else:
                 return
             if type(seq) is int and inputs.seq < seq < 2 ** 31:

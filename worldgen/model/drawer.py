@@ -114,14 +114,6 @@ def pair_inputs(cam: Camera, far_m: float, a, b, rng: np.random.Generator, seed:
     return (x, rgb_to_float(b.rgb), encode_depth(b.depth, far_m), due, base_rgb.astype(np.float32), denc)
 
 
-def pair_sample(bank, cam: Camera, far_m: float, i: int, k: int, rng: np.random.Generator, blur: bool = True):
-    """`pair_inputs` for frames i and i + k of one path of a dataset (train.FrameBank)."""
-    from ..poses import Frame
-    a = Frame(bank.rgb[i], bank.depth[i], bank.pose_at(i))
-    b = Frame(bank.rgb[i + k], bank.depth[i + k], bank.pose_at(i + k))
-    return pair_inputs(cam, far_m, a, b, rng, int(bank.episode[i]), blur)
-
-
 class RenderedPairs:
     """Pairs rendered on demand in the training scenes: a pose anywhere free, and a pose 2-80 m straight on
     (turned up to 45 degrees a third of the time), so what stood far away in the first is near in the second:
