@@ -2,16 +2,19 @@
 
 One world runs on its own thread at the model's tick rate (a Session, as `play` runs it, and the display
 drawing offscreen). Each tick's picture is drawn mono and, when a page asks for it, side by side (each eye
-reprojected to its own pose: stereo.py), compressed to JPEG and sent over every page's WebSocket. The first
+reprojected to its own pose: stereo.py) and, for procedural scenes, as model | truth | difference (compare.py,
+with the PSNR), compressed to JPEG and sent over every page's WebSocket. The first
 page to connect is the guide: its keys, mouse, touch, gamepad and device orientation drive the world. Every
 other page follows (the classroom's guide mode); when the guide leaves, the longest-connected follower
 becomes the guide. The world does not stop when a page goes: a page that reconnects takes up where the world
 is now.
 
 A frame message is binary: 4 bytes (big-endian) of header length, the header (JSON: tick, pose, mode, the
-last input sequence number the world applied, the role of the receiving page) and the JPEG. An input message
-is JSON text: {"type": "keys", "held": [...commands], "seq": n}, {"type": "look", "dx": radians, "dy":
-radians, "seq": n}, {"type": "mode", "mode": "mono" | "sbs"}.
+last input sequence number the world applied, the role of the receiving page; in compare mode the PSNR; for a
+page that asked for the memory map, where the spatial memory's keyframes stand and which are in use) and the
+JPEG. An input message is JSON text: {"type": "keys", "held": [...commands], "seq": n}, {"type": "look",
+"dx": radians, "dy": radians, "seq": n}, {"type": "mode", "mode": "mono" | "sbs" | "compare"}, {"type":
+"memory", "on": true | false}.
 
 The web server is aiohttp's (a well-kept library); it listens on 127.0.0.1 unless told otherwise.
 """
@@ -24,6 +27,7 @@ import socket
 import struct
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +38,7 @@ from .input import MOVE_COMMANDS, ActionMapper, InputState
 
 WEB = Path(__file__).parent / "web"
 JPEG_QUALITY = 80
+MODES = ("mono", "sbs", "compare")
 
 
 class Inputs:
@@ -59,7 +64,9 @@ class World:
         self.make_session, self.size, self.on_frame = make_session, size, on_frame
         self.tour, self.idle_s = tour, idle_s
         self.inputs = Inputs()
-        self.want_sbs = False
+        self.modes: set[str] = {"mono"}         # the pictures some page wants (MODES), set by the server
+        self.want_memory = False                # whether some page shows the memory map
+        self.can_compare = False                # whether the scene has a truth to compare with (set on start)
         self.latest: dict[str, bytes] = {}
         self.error: BaseException | None = None
         self.ready = threading.Event()
@@ -100,6 +107,8 @@ class World:
             sbs = ctx.framebuffer(color_attachments=[ctx.texture((2 * n, n), 3)])
             stereo = StereoOptions()
             mapper = ActionMapper(Bindings(), cfg.tick_hz, cfg.action_max)
+            self.can_compare = not session.spec.from_picture     # the truth exists for procedural scenes only
+            views = {"ctx": ctx, "display": display, "mono": mono, "sbs": sbs, "stereo": stereo, "compare": None}
         except BaseException as e:  # noqa: BLE001 - reported to the starting thread
             self.error = e
             self.ready.set()
@@ -139,7 +148,7 @@ class World:
                     frame = session.frame
                 self.ticks += 1
                 make_current(ctx)
-                self._draw_and_publish(frame, a, seq, caption, session, cfg, display, mono, sbs, stereo, n)
+                self._draw_and_publish(frame, a, seq, caption, session, views)
                 due += dt
                 if time.perf_counter() - due > dt:       # behind by more than a tick: drop, as the game does
                     due = time.perf_counter()
@@ -149,33 +158,67 @@ class World:
             if self.on_stop is not None:
                 self.on_stop()
         finally:
+            if views["compare"] is not None:
+                views["compare"].release()
             session.close()
 
-    def _draw_and_publish(self, frame, a, seq, caption, session, cfg, display, mono, sbs, stereo, n):
-        """The tick's pictures (mono, and side by side when a page wants it), encoded and handed to the server."""
+    def _draw_and_publish(self, frame, a, seq, caption, session, views):
+        """The tick's pictures (mono, and side by side or model | truth | difference when a page wants it, the
+        memory map's keyframes when a page shows it), encoded and handed to the server."""
+        from worldgen.procedural.render import make_current
+        from .compare import Comparison
         from .display import read_framebuffer
+        display, n, cfg = views["display"], self.size, session.config
         display.show(frame)
         out = {}
-        display.draw(frame.pose, mono, (n, n), None)
-        out["mono"] = self._encode(read_framebuffer(mono, (n, n)))
-        if self.want_sbs:
-            display.draw(frame.pose, sbs, (2 * n, n), None, stereo, bool(np.any(a)))
-            out["sbs"] = self._encode(read_framebuffer(sbs, (2 * n, n)))
+        display.draw(frame.pose, views["mono"], (n, n), None)
+        out["mono"] = self._encode(read_framebuffer(views["mono"], (n, n)))
         head = {"tick": session.tick, "pose": [round(float(v), 5) for v in frame.pose.as_array()],
-                "seq": seq, "backend": session.backend.name, "tick_hz": cfg.tick_hz, "caption": caption}
+                "seq": seq, "backend": session.backend.name, "tick_hz": cfg.tick_hz, "caption": caption,
+                "can_compare": self.can_compare}
+        if "sbs" in self.modes:
+            display.draw(frame.pose, views["sbs"], (2 * n, n), None, views["stereo"], bool(np.any(a)))
+            out["sbs"] = self._encode(read_framebuffer(views["sbs"], (2 * n, n)))
+        if "compare" in self.modes and self.can_compare:
+            if views["compare"] is None:            # made when first asked for, in this thread's context
+                views["compare"] = Comparison(session.spec, cfg)
+            panel, p = views["compare"].update(frame)
+            make_current(views["ctx"])
+            out["compare"] = self._encode(panel)   # the model's resolution: the page scales it
+            head["psnr"] = round(float(p), 2)
+        if self.want_memory:                        # read here, on the thread that changes the memory
+            st = session.backend.stats()
+            out["memory"] = {"keyframes": [[round(float(v), 2) for v in k] for k in st.get("keyframe_poses", [])],
+                             "in_use": list(st.get("in_use", []))}
         self.latest = {"head": head, **out}
         on_frame = self.on_frame
         if on_frame is not None:
             on_frame(self.latest)
 
 
-def frame_message(latest: dict, mode: str, role: str) -> bytes | None:
-    """The binary message of one frame for a page in `mode` ("mono" or "sbs") and `role`."""
+def frame_message(latest: dict, mode: str, role: str, memory: bool = False) -> bytes | None:
+    """The binary message of one frame for a page in `mode` (MODES) and `role`, with the memory map's keyframes
+    when `memory`."""
     picture = latest.get(mode) or latest.get("mono")
     if picture is None:
         return None
-    head = json.dumps({**latest["head"], "mode": mode if mode in latest else "mono", "role": role}).encode()
+    head = {**latest["head"], "mode": mode if mode in latest else "mono", "role": role}
+    if head["mode"] != "compare":
+        head.pop("psnr", None)
+    if memory and "memory" in latest:
+        head["memory"] = latest["memory"]
+    head = json.dumps(head).encode()
     return struct.pack(">I", len(head)) + head + picture
+
+
+@dataclass
+class Page:
+    """One connected page: its socket, the picture it shows (MODES), whether it shows the memory map, and
+    whether a frame to it is still on its way."""
+    ws: object
+    mode: str = "mono"
+    memory: bool = False
+    sending: bool = False
 
 
 class Server:
@@ -184,7 +227,7 @@ class Server:
     def __init__(self, world: World):
         from aiohttp import web
         self.world = world
-        self.clients: list = []            # [ws, mode, sending] in the order they connected: the first guides
+        self.clients: list[Page] = []      # in the order they connected: the first guides
         self._tasks: set = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.app = web.Application()
@@ -228,24 +271,28 @@ class Server:
     def _broadcast(self, latest: dict) -> None:
         """The newest frame to every page that is not still taking the last one: a slow page drops frames
         instead of queueing them."""
-        for i, entry in enumerate(list(self.clients)):
-            ws, mode = entry[0], entry[1]
-            if ws.closed or entry[2]:
+        for i, page in enumerate(list(self.clients)):
+            if page.ws.closed or page.sending:
                 continue
-            msg = frame_message(latest, mode, "guide" if i == 0 else "follower")
+            msg = frame_message(latest, page.mode, "guide" if i == 0 else "follower", page.memory)
             if msg is not None:
-                entry[2] = True
-                task = asyncio.ensure_future(self._send(entry, msg))
+                page.sending = True
+                task = asyncio.ensure_future(self._send(page, msg))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, entry, msg: bytes) -> None:
+    async def _send(self, page: Page, msg: bytes) -> None:
         try:
-            await entry[0].send_bytes(msg)
+            await page.ws.send_bytes(msg)
         except (ConnectionError, RuntimeError):
             pass                              # it went; its socket handler removes it
         finally:
-            entry[2] = False
+            page.sending = False
+
+    def _wants(self) -> None:
+        """Tell the world what the pages now show, so it draws only that."""
+        self.world.modes = {"mono"} | {p.mode for p in self.clients}
+        self.world.want_memory = any(p.memory for p in self.clients)
 
     async def socket(self, request):
         from aiohttp import WSMsgType, web
@@ -254,7 +301,7 @@ class Server:
             raise web.HTTPForbidden(text="worldloop serve: a page from another site may not connect")
         ws = web.WebSocketResponse(heartbeat=20, compress=False, max_msg_size=8192)
         await ws.prepare(request)
-        entry = [ws, "mono", False]
+        entry = Page(ws)
         if not self.clients:
             with self.world.inputs.lock:      # a new guide counts its input from 1
                 self.world.inputs.seq = 0
@@ -269,15 +316,18 @@ class Server:
                     continue
                 if not isinstance(data, dict):
                     continue
-                if data.get("type") == "mode" and data.get("mode") in ("mono", "sbs"):
-                    entry[1] = data["mode"]
-                    self.world.want_sbs = any(e[1] == "sbs" for e in self.clients)
+                if data.get("type") == "mode" and data.get("mode") in MODES:
+                    entry.mode = data["mode"]
+                    self._wants()
+                elif data.get("type") == "memory" and isinstance(data.get("on"), bool):
+                    entry.memory = data["on"]
+                    self._wants()
                 elif self.clients and self.clients[0] is entry:    # only the guide drives
                     self._take_input(data)
         finally:
             was_guide = self.clients[0] is entry
             self.clients.remove(entry)
-            self.world.want_sbs = any(e[1] == "sbs" for e in self.clients)
+            self._wants()
             if was_guide:
                 with self.world.inputs.lock:      # the guide's keys go with it, and the next counts from 1
                     self.world.inputs.state.held = set()

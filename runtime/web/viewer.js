@@ -11,8 +11,12 @@
   const statusEl = document.getElementById("status");
   const stereoBtn = document.getElementById("stereo");
   const captionEl = document.getElementById("caption");
+  const compareBtn = document.getElementById("compare");
+  const memoryBtn = document.getElementById("memory");
+  const psnrEl = document.getElementById("psnr");
+  const mapEl = document.getElementById("map");
   const state = {ws: null, held: new Set(), pad: new Set(), seq: 0, mode: "mono", role: "", frames: 0,
-                 last: null, url: null, orient: null, sentAt: {}};
+                 last: null, url: null, orient: null, sentAt: {}, memory: false};
   window.worldloop = state;               // for tests and the benchmark: frames seen, the last header
 
   function send(obj) {
@@ -33,7 +37,11 @@
     const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
     ws.binaryType = "arraybuffer";
     state.ws = ws;
-    ws.onopen = () => { statusEl.textContent = ""; send({type: "mode", mode: state.mode}); };
+    ws.onopen = () => {
+      statusEl.textContent = "";
+      send({type: "mode", mode: state.mode});
+      send({type: "memory", on: state.memory});
+    };
     ws.onclose = () => { statusEl.textContent = "(reconnecting)"; setTimeout(connect, 1000); };
     ws.onmessage = (ev) => {
       const view = new DataView(ev.data);
@@ -53,6 +61,10 @@
       state.frames += 1;
       state.last = head;
       if ((head.caption || "") !== captionEl.textContent) captionEl.textContent = head.caption || "";
+      compareBtn.hidden = !head.can_compare;
+      psnrEl.textContent = head.mode === "compare" && head.psnr != null ?
+        "model | truth | difference: PSNR " + head.psnr.toFixed(1) + " dB" : "";
+      if (state.memory && head.memory) drawMap(head.memory, head.pose);
       if (head.role !== state.role) {
         state.role = head.role;
         roleEl.textContent = head.role === "guide" ? "you guide" : "following the guide";
@@ -139,10 +151,47 @@
     };
   }
 
-  stereoBtn.onclick = () => {
-    state.mode = state.mode === "mono" ? "sbs" : "mono";
-    stereoBtn.textContent = state.mode === "mono" ? "side by side" : "one view";
+  // A top-down map of the spatial memory centred on the player, north (-z) up, REACH_M to each edge: keyframes
+  // grey, those the last tick drew from yellow, the player white with a tick along its heading (as play's
+  // --memory-map draws it)
+  const REACH_M = 60;
+  function drawMap(memory, pose) {
+    const g = mapEl.getContext("2d"), n = mapEl.width, k = (n / 2) / REACH_M;
+    const [x, , z, yaw] = pose;
+    const at = (px, pz) => [n / 2 + (px - x) * k, n / 2 + (pz - z) * k];
+    g.clearRect(0, 0, n, n);
+    g.fillStyle = "rgba(0,0,0,0.6)";
+    g.fillRect(0, 0, n, n);
+    const used = new Set(memory.in_use);
+    memory.keyframes.forEach((kf, i) => {
+      const [u, v] = at(kf[0], kf[1]);
+      g.fillStyle = used.has(i) ? "rgb(255,210,40)" : "rgb(150,150,150)";
+      g.fillRect(u - 3, v - 3, 6, 6);
+    });
+    const [u, v] = at(x, z);
+    g.strokeStyle = g.fillStyle = "#fff";
+    g.lineWidth = 2;
+    g.beginPath();                         // the heading: yaw 0 looks along -z, counter-clockwise positive
+    g.moveTo(u, v);
+    g.lineTo(u - Math.sin(yaw) * 14, v - Math.cos(yaw) * 14);
+    g.stroke();
+    g.fillRect(u - 3, v - 3, 6, 6);
+    state.mapDrawn = (state.mapDrawn || 0) + 1;
+  }
+
+  function setMode(mode) {
+    state.mode = state.mode === mode ? "mono" : mode;
+    stereoBtn.textContent = state.mode === "sbs" ? "one view" : "side by side";
+    compareBtn.textContent = state.mode === "compare" ? "the world" : "model | truth";
     send({type: "mode", mode: state.mode});
+  }
+  stereoBtn.onclick = () => setMode("sbs");
+  compareBtn.onclick = () => setMode("compare");
+  memoryBtn.onclick = () => {
+    state.memory = !state.memory;
+    mapEl.hidden = !state.memory;
+    memoryBtn.textContent = state.memory ? "hide the map" : "memory map";
+    send({type: "memory", on: state.memory});
   };
 
   // WebXR, where the browser offers it: an immersive-vr session showing each half of the side-by-side frame
@@ -155,8 +204,7 @@
       const canvas = document.createElement("canvas");
       const gl = canvas.getContext("webgl2", {xrCompatible: true});
       session.updateRenderState({baseLayer: new XRWebGLLayer(session, gl, {antialias: false})});
-      state.mode = "sbs";
-      send({type: "mode", mode: "sbs"});
+      if (state.mode !== "sbs") setMode("sbs");
       const tex = gl.createTexture();
       state.xrFrame = (image) => {
         gl.bindTexture(gl.TEXTURE_2D, tex);

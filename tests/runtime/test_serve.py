@@ -24,9 +24,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(*extra):
+def start_server(*extra, backend="oracle"):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "serve", "--backend", "oracle", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "serve", "--backend", backend, "--port", str(port),
                              "--size", "128", *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     deadline = time.time() + 60
@@ -115,6 +115,76 @@ def test_the_page_streams_frames_and_keys_move_the_guide_others_follow(server, t
         for d in (guide, follower):
             if d is not None:
                 d.quit()
+
+
+MEAN_OF_THIRDS = """
+const i = document.getElementById('view');
+if (!i.complete || i.naturalWidth !== 3 * i.naturalHeight) return null;
+const c = document.createElement('canvas'); c.width = i.naturalWidth; c.height = i.naturalHeight;
+const g = c.getContext('2d'); g.drawImage(i, 0, 0);
+const w = i.naturalWidth / 3, h = i.naturalHeight, out = [];
+for (let k = 0; k < 3; k++) {
+  const d = g.getImageData(k * w, 0, w, h).data; let s = 0;
+  for (let j = 0; j < d.length; j += 4) s += (d[j] + d[j + 1] + d[j + 2]) / 3;
+  out.push(s / (d.length / 4));
+}
+return out;"""
+
+
+def test_model_beside_truth_in_the_browser(server, tmp_path):
+    """The classroom's split screen in the page: model | truth | difference with the PSNR. The oracle is the
+    truth, so its two pictures agree and the difference is black."""
+    page = browser()
+    try:
+        page.get(server)
+        wait_for(page, "return window.worldloop && window.worldloop.frames > 3")
+        assert page.find_element("id", "compare").is_displayed()
+        page.find_element("id", "compare").click()
+        wait_for(page, "return window.worldloop.last.mode === 'compare'")
+        model, truth, diff = wait_for(page, MEAN_OF_THIRDS)
+        assert model > 20 and abs(model - truth) < 2 and diff < 3
+        assert page.execute_script("return window.worldloop.last.psnr") == 99
+        assert "PSNR 99.0 dB" in page.find_element("id", "psnr").text
+        page.find_element("id", "compare").click()            # and back to the world
+        wait_for(page, "return window.worldloop.last.mode === 'mono' && "
+                       "document.getElementById('psnr').textContent === ''")
+    finally:
+        page.quit()
+
+
+def test_the_model_against_truth_and_its_memory_map_in_the_browser(tmp_path):
+    """With the neural model: the PSNR is a real figure, the difference is not black, and the memory map shows
+    the keyframes (one at least in use, yellow) drawn on the page's canvas."""
+    proc, url = start_server(backend="torch")
+    page = None
+    try:
+        page = browser()
+        page.get(url)
+        wait_for(page, "return window.worldloop && window.worldloop.frames > 3", 60)
+        from selenium.webdriver.common.action_chains import ActionChains
+        page.find_element("id", "memory").click()
+        ActionChains(page).key_down("w").pause(2.0).key_up("w").perform()
+        page.find_element("id", "compare").click()
+        wait_for(page, "return window.worldloop.last.mode === 'compare' && window.worldloop.mapDrawn > 3")
+        psnr = page.execute_script("return window.worldloop.last.psnr")
+        assert 12 < psnr < 60
+        model, truth, diff = wait_for(page, MEAN_OF_THIRDS)
+        assert diff > 1
+        memory = page.execute_script("return window.worldloop.last.memory")
+        assert len(memory["keyframes"]) >= 1 and len(memory["in_use"]) >= 1
+        yellow = page.execute_script("""
+            const d = document.getElementById('map').getContext('2d').getImageData(0, 0, 200, 200).data;
+            let n = 0; for (let j = 0; j < d.length; j += 4) if (d[j] > 240 && d[j + 1] > 190 && d[j + 2] < 80) n++;
+            return n;""")
+        assert yellow >= 8                 # a keyframe in use: a 6x6 yellow square (the player may cover part)
+        page.save_screenshot(str(tmp_path / "compare.png"))
+        if os.environ.get("WORLDLOOP_KEEP_SHOTS"):
+            shutil.copy(tmp_path / "compare.png", os.environ["WORLDLOOP_KEEP_SHOTS"])
+    finally:
+        if page is not None:
+            page.quit()
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def test_serve_says_how_to_reach_it():
