@@ -187,6 +187,59 @@ def test_the_model_against_truth_and_its_memory_map_in_the_browser(tmp_path):
         proc.wait(timeout=30)
 
 
+# A headset stood in for (headless Chromium offers no XR device): navigator.xr offers immersive-vr, and its
+# session hands the page a layer whose framebuffer is a real WebGL2 texture of 256x128, the left eye's viewport
+# its left half; after each of the page's XR frames the layer's pixels are read back.
+FAKE_XR = """
+window.__xr = {frames: 0, pixels: null};
+window.XRWebGLLayer = class {
+  constructor(session, gl) {
+    window.__xr.gl = gl;
+    const t = gl.createTexture(); gl.bindTexture(gl.TEXTURE_2D, t);
+    gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, 256, 128, 0, gl.RGBA, gl.UNSIGNED_BYTE, null);
+    this.framebuffer = gl.createFramebuffer(); gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
+    gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, t, 0);
+    window.__xr.fb = this.framebuffer;
+  }
+  getViewport(v) { return {x: v.eye === 'left' ? 0 : 128, y: 0, width: 128, height: 128}; }
+};
+const session = {renderState: {}, updateRenderState(s) { this.renderState = s; },
+  requestReferenceSpace: async () => ({}), addEventListener() {},
+  requestAnimationFrame(cb) { setTimeout(() => {
+    cb(performance.now(), {getViewerPose: () => ({views: [{eye: 'left'}, {eye: 'right'}]})});
+    const g = window.__xr.gl, px = new Uint8Array(256 * 128 * 4);
+    window.__xr.error = g.getError();
+    g.bindFramebuffer(g.READ_FRAMEBUFFER, window.__xr.fb);
+    g.readPixels(0, 0, 256, 128, g.RGBA, g.UNSIGNED_BYTE, px);
+    window.__xr.frames += 1; window.__xr.pixels = Array.from(px); }, 50); }};
+Object.defineProperty(navigator, 'xr', {value: {isSessionSupported: async (m) => m === 'immersive-vr',
+                                                requestSession: async () => session}});
+"""
+
+
+def test_webxr_shows_each_eye_its_half_upright(server):
+    """Where the browser offers immersive-vr, the button appears, the page asks for side by side, and each
+    XR frame puts the left half of the picture in the left eye's viewport and the right in the right, sky up."""
+    page = browser()
+    try:
+        page.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FAKE_XR})
+        page.get(server)
+        wait_for(page, "return window.worldloop && window.worldloop.frames > 3")
+        assert page.find_element("id", "xr").is_displayed()
+        page.find_element("id", "xr").click()
+        wait_for(page, "return window.worldloop.last.mode === 'sbs' && window.__xr.frames > 5")
+        assert page.execute_script("return window.__xr.error") == 0
+        px = np.array(page.execute_script("return window.__xr.pixels"), np.uint8).reshape(128, 256, 4)[::-1]
+        for eye in (px[:, :128, :3].astype(float), px[:, 128:, :3].astype(float)):
+            top, bottom = eye[:20].mean((0, 1)), eye[-20:].mean((0, 1))
+            assert top[2] > top[0] + 60          # the sky (blue) at the top of each eye
+            assert bottom[1] > bottom[2] + 40    # the ground (green) at the bottom
+        left, right = px[:, :128, :3].astype(float), px[:, 128:, :3].astype(float)
+        assert 0 < np.abs(left - right).mean() < 30     # two views of one place, a little apart
+    finally:
+        page.quit()
+
+
 def test_serve_says_how_to_reach_it():
     from runtime.serve import reach_lines
     assert reach_lines("127.0.0.1", 8080)[0].endswith("http://127.0.0.1:8080/ in a browser")
