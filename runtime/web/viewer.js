@@ -197,6 +197,13 @@
   // WebXR, where the browser offers it: an immersive-vr session showing each half of the side-by-side frame
   // to its eye (progressive enhancement: without WebXR the button stays hidden)
   const xrBtn = document.getElementById("xr");
+  // The heading (counter-clockwise positive, as worldloop's yaw) and elevation of the way a WebXR pose looks:
+  // its orientation quaternion turns -z (forward in XR's reference spaces, y up) to the view direction.
+  function viewOfHead(q) {
+    const {x, y, z, w} = q;
+    const fx = -2 * (x * z + w * y), fy = -2 * (y * z - w * x), fz = -(1 - 2 * (x * x + y * y));
+    return {yaw: Math.atan2(-fx, -fz), pitch: Math.asin(Math.max(-1, Math.min(1, fy)))};
+  }
   if (navigator.xr && navigator.xr.isSessionSupported) {
     navigator.xr.isSessionSupported("immersive-vr").then((ok) => { xrBtn.hidden = !ok; }).catch(() => {});
     xrBtn.onclick = async () => {
@@ -218,6 +225,15 @@
         const pose = frame.getViewerPose(ref);
         const layer = session.renderState.baseLayer;
         if (!pose || !state.last) return;
+        const head = viewOfHead(pose.transform.orientation);   // the head's turns steer the view, as a drag does
+        if (state.xrHead) {
+          let dy = head.yaw - state.xrHead.yaw;
+          if (dy > Math.PI) dy -= 2 * Math.PI;
+          if (dy < -Math.PI) dy += 2 * Math.PI;
+          if (Math.abs(dy) > 1e-4 || Math.abs(head.pitch - state.xrHead.pitch) > 1e-4)
+            sendLook(-dy, -(head.pitch - state.xrHead.pitch));
+        }
+        state.xrHead = head;
         gl.bindFramebuffer(gl.READ_FRAMEBUFFER, fb);
         gl.framebufferTexture2D(gl.READ_FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, tex, 0);
         gl.bindFramebuffer(gl.DRAW_FRAMEBUFFER, layer.framebuffer);
@@ -229,7 +245,7 @@
         });
       };
       session.requestAnimationFrame(draw);
-      session.addEventListener("end", () => { state.xrFrame = null; });
+      session.addEventListener("end", () => { state.xrFrame = null; state.xrHead = null; });
     };
   }
 

@@ -191,7 +191,7 @@ def test_the_model_against_truth_and_its_memory_map_in_the_browser(tmp_path):
 # session hands the page a layer whose framebuffer is a real WebGL2 texture of 256x128, the left eye's viewport
 # its left half; after each of the page's XR frames the layer's pixels are read back.
 FAKE_XR = """
-window.__xr = {frames: 0, pixels: null};
+window.__xr = {frames: 0, pixels: null, yaw: 0};
 window.XRWebGLLayer = class {
   constructor(session, gl) {
     window.__xr.gl = gl;
@@ -206,7 +206,9 @@ window.XRWebGLLayer = class {
 const session = {renderState: {}, updateRenderState(s) { this.renderState = s; },
   requestReferenceSpace: async () => ({}), addEventListener() {},
   requestAnimationFrame(cb) { setTimeout(() => {
-    cb(performance.now(), {getViewerPose: () => ({views: [{eye: 'left'}, {eye: 'right'}]})});
+    const h = window.__xr.yaw / 2;       // the head turned left by yaw about +y
+    cb(performance.now(), {getViewerPose: () => ({views: [{eye: 'left'}, {eye: 'right'}],
+                                                  transform: {orientation: {x: 0, y: Math.sin(h), z: 0, w: Math.cos(h)}}})});
     const g = window.__xr.gl, px = new Uint8Array(256 * 128 * 4);
     window.__xr.error = g.getError();
     g.bindFramebuffer(g.READ_FRAMEBUFFER, window.__xr.fb);
@@ -236,6 +238,11 @@ def test_webxr_shows_each_eye_its_half_upright(server):
             assert bottom[1] > bottom[2] + 40    # the ground (green) at the bottom
         left, right = px[:, :128, :3].astype(float), px[:, 128:, :3].astype(float)
         assert 0 < np.abs(left - right).mean() < 30     # two views of one place, a little apart
+        # the head turns 0.4 rad left in the headset: the world's view turns with it
+        yaw0 = page.execute_script("return window.worldloop.last.pose[3]")
+        page.execute_script("window.__xr.yaw = 0.4")
+        time.sleep(1.5)
+        assert abs(page.execute_script("return window.worldloop.last.pose[3]") - yaw0 - 0.4) < 0.05
     finally:
         page.quit()
 
