@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from worldgen.poses import PITCH_LIMIT_RAD, Action, Pose, apply_action
-from worldgen.video import VideoWriter
+from worldloop.worldgen.poses import PITCH_LIMIT_RAD, Action, Pose, apply_action
+from worldloop.worldgen.video import VideoWriter
 
 from .bindings import Bindings, key_help
 from .compare import Comparison, memory_map
@@ -49,7 +49,7 @@ class PlayOptions:
 
 def default_dir(kind: str) -> Path:
     """Saves and screenshots go to the user's data folder, not wherever the game was started."""
-    from worldgen.files import user_data_dir
+    from worldloop.worldgen.files import user_data_dir
     return user_data_dir() / kind
 
 
@@ -70,7 +70,7 @@ def run_headless(session, ticks: int, actions=None, video=None, size=(512, 512),
     With `stereo` (stereo.StereoOptions) the display draws both eyes side by side; with `compare`, model | truth
     | difference (the result's `psnr_mean`); with `show_memory`, the memory map in the corner."""
     import moderngl
-    from worldgen.procedural.render import make_current
+    from worldloop.worldgen.procedural.render import make_current
     from .display import Display, read_framebuffer
     comparison = Comparison(session.spec, session.config) if compare else None
     psnrs = []
@@ -298,7 +298,7 @@ class LoopCore:
         panel = overlay = None
         extra = (self.stereo, self.moving, caption)
         if self.compare is not None and self.display.frame is not None:
-            from worldgen.procedural.render import make_current
+            from worldloop.worldgen.procedural.render import make_current
             panel, p = self.compare.update(self.display.frame)
             make_current(self.display.ctx)          # the truth's renderer has its own context
             if hud is not None:
@@ -355,7 +355,7 @@ class Game:
         pg_input = PygameInput(self.bindings, state)
         comparison = None
         if self.opts.compare:
-            from worldgen.procedural.render import make_current
+            from worldloop.worldgen.procedural.render import make_current
             comparison = Comparison(worker.session.spec, cfg)
             make_current(self.ctx)              # its renderer made its own context current
         core = LoopCore(worker, Display(self.ctx, cfg), ActionMapper(self.bindings, cfg.tick_hz, cfg.action_max),

@@ -12,8 +12,8 @@ import time
 import moderngl
 import numpy as np
 
-from worldgen.poses import Action, Frame, apply_action
-from worldgen.procedural.render import make_current
+from worldloop.worldgen.poses import Action, Frame, apply_action
+from worldloop.worldgen.procedural.render import make_current
 
 from .app import LoopCore
 from .bindings import Bindings
@@ -329,7 +329,7 @@ def bench_serve(backend: str, checkpoint, scene, seconds: float = 20.0, presses:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "tools.cli", "serve", "--backend", backend, "--port", str(port), "--size", str(size)]
+    cmd = [sys.executable, "-m", "worldloop", "serve", "--backend", backend, "--port", str(port), "--size", str(size)]
     if checkpoint:
         cmd += ["--checkpoint", str(checkpoint)]
     if scene:

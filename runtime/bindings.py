@@ -5,8 +5,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from worldgen.errors import FileRefused
-from worldgen.files import read_toml
+from worldloop.worldgen.errors import FileRefused
+from worldloop.worldgen.files import read_toml
 
 RANGES = {"mouse_sensitivity": (1e-5, 0.1), "walk_mps": (0.05, 50.0), "run_mps": (0.05, 100.0),
           "fly_mps": (0.05, 50.0), "turn_rps": (0.05, 10.0), "gamepad_deadzone": (0.0, 0.95)}

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from worldgen.model import metrics
-from worldgen.poses import Frame, heading_vectors
+from worldloop.worldgen.model import metrics
+from worldloop.worldgen.poses import Frame, heading_vectors
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -33,7 +33,7 @@ class Comparison:
     """The truth at the model's poses, rendered by the scene's own renderer in this thread's GL context."""
 
     def __init__(self, spec, cfg):
-        from worldgen.procedural.render import GroundTruthRenderer
+        from worldloop.worldgen.procedural.render import GroundTruthRenderer
         from .glcontext import thread_context
         if spec.from_picture:
             raise ValueError(f"--compare: scene '{spec.name}' starts from a picture and has no ground truth")

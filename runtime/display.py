@@ -16,9 +16,9 @@ import OpenGL
 OpenGL.ERROR_CHECKING = False
 from OpenGL import GL  # noqa: E402
 
-from worldgen.model.config import ModelConfig
-from worldgen.model.geometry import relative
-from worldgen.poses import Frame, Pose
+from worldloop.worldgen.model.config import ModelConfig
+from worldloop.worldgen.model.geometry import relative
+from worldloop.worldgen.poses import Frame, Pose
 
 SHADERS = Path(__file__).parent / "shaders"
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from worldgen.poses import Action, Frame, Intrinsics, Pose, apply_action
-from worldgen.procedural.authoring import save_scene
-from worldgen.procedural.render import GroundTruthRenderer
-from worldgen.procedural.spec import RANGES, SceneSpec, load_spec
+from worldloop.worldgen.poses import Action, Frame, Intrinsics, Pose, apply_action
+from worldloop.worldgen.procedural.authoring import save_scene
+from worldloop.worldgen.procedural.render import GroundTruthRenderer
+from worldloop.worldgen.procedural.spec import RANGES, SceneSpec, load_spec
 
 # parameter -> (step per key press, multiplicative?) ; the keys 1..0 lower and raise them in pairs
 PARAMS = {
@@ -119,8 +119,8 @@ KEYS = {"1": ("terrain.noise_scale_m", -1), "2": ("terrain.noise_scale_m", 1), "
 def default_out(scene_path) -> Path:
     """Where F2 saves without --out: the scene file itself, unless it is a bundled scene (those are part of
     worldloop): then a copy of the same name in the user scene folder."""
-    from scenes import bundled
-    from worldgen.procedural.authoring import user_scene_dir
+    from worldloop.scenes import bundled
+    from worldloop.worldgen.procedural.authoring import user_scene_dir
     p = Path(scene_path).resolve()
     if p in {b.resolve() for b in bundled().values()}:
         return user_scene_dir() / p.name
@@ -131,7 +131,7 @@ def run_editor(scene_path, out=None, window=(960, 720)) -> None:
     """The editor window: the keys of KEYS adjust parameters, Enter sets the spawn, F2 saves."""
     import moderngl
     import pygame
-    from worldgen.model.config import ModelConfig
+    from worldloop.worldgen.model.config import ModelConfig
     from .app import has_display
     from .bindings import Bindings
     from .display import Display

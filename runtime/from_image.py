@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from worldgen.files import atomic_write_bytes, npy_header
-from worldgen.model.geometry import SKY_DEPTH_M
-from worldgen.poses import Frame, Pose
-from worldgen.procedural.authoring import save_scene
-from worldgen.procedural.spec import SceneSpec, SpecError, StartFrame, biome_default
-from worldgen.procedural.world import EYE_HEIGHT_M
+from worldloop.worldgen.files import atomic_write_bytes, npy_header
+from worldloop.worldgen.model.geometry import SKY_DEPTH_M
+from worldloop.worldgen.poses import Frame, Pose
+from worldloop.worldgen.procedural.authoring import save_scene
+from worldloop.worldgen.procedural.spec import SceneSpec, SpecError, StartFrame, biome_default
+from worldloop.worldgen.procedural.world import EYE_HEIGHT_M
 
 START_POSE = Pose(0.0, EYE_HEIGHT_M, 0.0, 0.0, 0.0)
 
@@ -46,8 +46,8 @@ def ground_prior(cfg) -> np.ndarray:
 
 def predict_depth(net, cfg, rgb: np.ndarray) -> np.ndarray:
     """The network's depth for a picture, given as an unmoved previous frame with the ground prior."""
-    from worldgen.model.geometry import Camera
-    from worldgen.model.step import decode, prepare_arrays, rgb_to_float
+    from worldloop.worldgen.model.geometry import Camera
+    from worldloop.worldgen.model.step import decode, prepare_arrays, rgb_to_float
     cam = Camera(cfg.intrinsics)
     prep = prepare_arrays(cfg, cam, rgb_to_float(rgb), ground_prior(cfg), START_POSE, [], np.zeros(5))
     _, depth = decode(cfg, prep, net(prep.inputs[None], prep.action[None])[0])
@@ -56,7 +56,7 @@ def predict_depth(net, cfg, rgb: np.ndarray) -> np.ndarray:
 
 def scene_from_image(image, out, checkpoint) -> Path:
     """Write OUT.toml, OUT.start.png and OUT.depth.npy."""
-    from worldgen.model.generator import TorchNet, load_torch_net
+    from worldloop.worldgen.model.generator import TorchNet, load_torch_net
     cfg, net, _ = load_torch_net(checkpoint)
     rgb = load_picture(image, cfg.res)
     depth = predict_depth(TorchNet(net), cfg, rgb)

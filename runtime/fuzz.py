@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worldgen.errors import FileRefused
+from worldloop.worldgen.errors import FileRefused
 
 CASE_S = 2.0
 MEMORY_HEADROOM = 1 << 30
@@ -54,17 +54,17 @@ class KindResult:
 # -- sound files, made by the project's own writers ----------------------------------------------------------
 def _seed_files(root: Path) -> dict:
     """kind -> (folder of sound files, the file to mutate, loader(folder) -> None)."""
-    from runtime.bindings import load_bindings
-    from runtime.from_image import picture_frame
-    from worldgen.saves import read_save, write_save
-    from trt_engines import tensorrt_engine as te
-    from worldgen.actionlog import ActionLog, read_action_log, write_action_log
-    from worldgen.model.checkpoint import save_checkpoint
-    from worldgen.model.config import ModelConfig
-    from worldgen.model.generator import load_torch_net
-    from worldgen.model.train import load_train_config
-    from worldgen.poses import Action, Pose
-    from worldgen.procedural.spec import load_spec
+    from worldloop.runtime.bindings import load_bindings
+    from worldloop.runtime.from_image import picture_frame
+    from worldloop.worldgen.saves import read_save, write_save
+    from worldloop.trt_engines import tensorrt_engine as te
+    from worldloop.worldgen.actionlog import ActionLog, read_action_log, write_action_log
+    from worldloop.worldgen.model.checkpoint import save_checkpoint
+    from worldloop.worldgen.model.config import ModelConfig
+    from worldloop.worldgen.model.generator import load_torch_net
+    from worldloop.worldgen.model.train import load_train_config
+    from worldloop.worldgen.poses import Action, Pose
+    from worldloop.worldgen.procedural.spec import load_spec
     from PIL import Image
     import os
     kinds = {}
@@ -105,7 +105,7 @@ def _seed_files(root: Path) -> dict:
 
     d = folder("checkpoint")
     import torch
-    from worldgen.model.network import RefineNet
+    from worldloop.worldgen.model.network import RefineNet
     cfg = ModelConfig(res=32, channels=(8, 8, 8), full_res_channels=4, film_hidden=8)
     torch.manual_seed(0)
     net = RefineNet(cfg)
@@ -116,8 +116,8 @@ def _seed_files(root: Path) -> dict:
     kinds["checkpoint_weights"] = (d2, "m.safetensors", lambda d: load_torch_net(_resign(d / "m.json")))
 
     d = folder("onnx")
-    from trt_engines.export import export_onnx, read_sidecar
-    from trt_engines.ort import check_session, make_session
+    from worldloop.trt_engines.export import export_onnx, read_sidecar
+    from worldloop.trt_engines.ort import check_session, make_session
     export_onnx(root / "checkpoint" / "m.json", d / "m.onnx")
 
     def load_onnx(d):
@@ -129,7 +129,7 @@ def _seed_files(root: Path) -> dict:
     kinds["onnx_model"] = (d2, "m.onnx", lambda d: load_onnx(_resign_onnx(d / "m.onnx")))
 
     d = folder("dataset")
-    from worldgen.procedural.dataset import DatasetConfig, check_dataset, generate, load_shard
+    from worldloop.worldgen.procedural.dataset import DatasetConfig, check_dataset, generate, load_shard
     generate(DatasetConfig(scenes=1, frames_per_scene=24, res=32), d, show_progress=False)
     kinds["manifest"] = (d, "manifest.json", lambda d: check_dataset(d))
     d2 = root / "shard"
@@ -157,7 +157,7 @@ def _seed_files(root: Path) -> dict:
 def _resign(jpath: Path) -> Path:
     """A checkpoint whose weights were mutated, with the sidecar's digest made to match (so the weights'
     parser, not the digest, meets the mutation)."""
-    from worldgen.files import sha256_file
+    from worldloop.worldgen.files import sha256_file
     side = json.loads(jpath.read_text())
     side["weights_sha256"] = sha256_file(jpath.with_suffix(".safetensors"))
     jpath.write_text(json.dumps(side))
@@ -165,8 +165,8 @@ def _resign(jpath: Path) -> Path:
 
 
 def _resign_onnx(onnx: Path) -> Path:
-    from trt_engines.export import sidecar_path
-    from worldgen.files import sha256_file
+    from worldloop.trt_engines.export import sidecar_path
+    from worldloop.worldgen.files import sha256_file
     sp = sidecar_path(onnx)
     side = json.loads(sp.read_text())
     side["onnx_sha256"] = sha256_file(onnx)
@@ -270,7 +270,7 @@ def _limit_memory() -> None:
 def run_fuzz(kinds: list[str] | None = None, cases: int = 200, seed: int = 0, progress=None,
              limit_memory: bool = True) -> list[KindResult]:
     """Mutate and load `cases` files per kind; returns a result per kind."""
-    from runtime.bindings import load_bindings  # noqa: F401  (imports before the memory limit is set)
+    from worldloop.runtime.bindings import load_bindings  # noqa: F401  (imports before the memory limit is set)
     import onnxruntime  # noqa: F401
     import torch  # noqa: F401
     torch.set_num_threads(1)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from worldgen.actionlog import ActionLog, ActionLogWriter
-from worldgen.poses import Action, Frame, Pose
-from worldgen.video import VideoWriter
+from worldloop.worldgen.actionlog import ActionLog, ActionLogWriter
+from worldloop.worldgen.poses import Action, Frame, Pose
+from worldloop.worldgen.video import VideoWriter
 
 
 class Recorder:

@@ -96,7 +96,7 @@ class World:
             from .display import Display
             from .glcontext import thread_context
             from .stereo import StereoOptions
-            from worldgen.procedural.render import make_current
+            from worldloop.worldgen.procedural.render import make_current
             session = self.make_session()
             ctx = thread_context()
             make_current(ctx)
@@ -165,7 +165,7 @@ class World:
     def _draw_and_publish(self, frame, a, seq, caption, session, views):
         """The tick's pictures (mono, and side by side or model | truth | difference when a page wants it, the
         memory map's keyframes when a page shows it), encoded and handed to the server."""
-        from worldgen.procedural.render import make_current
+        from worldloop.worldgen.procedural.render import make_current
         from .compare import Comparison
         from .display import read_framebuffer
         display, n, cfg = views["display"], self.size, session.config

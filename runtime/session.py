@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from worldgen.poses import PITCH_LIMIT_RAD, Frame, Pose
-from worldgen.procedural.spec import SceneSpec, spec_from_dict
+from worldloop.worldgen.poses import PITCH_LIMIT_RAD, Frame, Pose
+from worldloop.worldgen.procedural.spec import SceneSpec, spec_from_dict
 
 from .backends import Generator, make_generator
 from .recorder import Recorder
-from worldgen.saves import SaveError, read_save, write_save
+from worldloop.worldgen.saves import SaveError, read_save, write_save
 
 
 SNAPSHOT_EVERY = 90    # ticks between the snapshots a generator fault goes back to
@@ -25,8 +25,8 @@ class GeneratorFault(RuntimeError):
 
 class Session:
     def __init__(self, backend: str, checkpoint, spec: SceneSpec, record=None, load=None, start_pose=None,
-                 ort_provider: str = "cpu", threads: int | None = None, drawer=None):
-        self.backend: Generator = make_generator(backend, checkpoint, ort_provider, threads, drawer)
+                 ort_provider: str = "cpu", threads: int | None = None, drawer=None, batch: bool = False):
+        self.backend: Generator = make_generator(backend, checkpoint, ort_provider, threads, drawer, batch)
         self.spec = spec
         self.frame: Frame = self.backend.start(spec, start_pose)
         self.picture: Frame | None = None     # a picture scene's start frame, read once (or taken from a save)
@@ -46,10 +46,10 @@ class Session:
     def config_for(backend: str, checkpoint):
         """The model config a session of this backend would run (resolution, tick rate, action range), without
         starting one."""
-        from runtime.backends.oracle import model_config_for
+        from worldloop.runtime.backends.oracle import model_config_for
         if backend == "oracle":
             return model_config_for(checkpoint)
-        from worldgen.model.checkpoint import checkpoint_info
+        from worldloop.worldgen.model.checkpoint import checkpoint_info
         return checkpoint_info(checkpoint)[0]
 
     def _snapshot(self) -> None:
@@ -171,6 +171,20 @@ class Session:
     def reset(self) -> Frame:
         self.frame = self.backend.start(self.spec, self.start_pose, picture=self.picture)
         self.tick = 0
+        self._next_segment()
+        self._snapshot()
+        return self.frame
+
+    def restart(self, spec: SceneSpec, start_pose: Pose | None = None) -> Frame:
+        """Start again in `spec` (another scene, or the same) at `start_pose` (the scene's spawn when None),
+        with the same backend: what an agent's reset does."""
+        picture = self.picture if spec == self.spec else None
+        self.frame = self.backend.start(spec, start_pose, picture=picture)
+        self.spec, self.start_pose, self.tick = spec, self.frame.pose, 0
+        if spec.from_picture and picture is None:
+            self.picture = Frame(self.frame.rgb.copy(), self.frame.depth.copy(), self.frame.pose)
+        elif not spec.from_picture:
+            self.picture = None
         self._next_segment()
         self._snapshot()
         return self.frame

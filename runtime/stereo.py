@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from worldgen.poses import Pose, heading_vectors
+from worldloop.worldgen.poses import Pose, heading_vectors
 
 IPD_RANGE_M = (0.04, 0.08)
 SNAP_RANGE_DEG = (30.0, 45.0)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from worldgen.errors import FileRefused
-from worldgen.files import read_toml
-from worldgen.poses import Action, Pose, apply_action, heading_vectors
+from worldloop.worldgen.errors import FileRefused
+from worldloop.worldgen.files import read_toml
+from worldloop.worldgen.poses import Action, Pose, apply_action, heading_vectors
 
 MAX_STOPS = 64
 MAX_TICKS = 30 * 60 * 30          # half an hour at 30 ticks/s
@@ -93,8 +93,8 @@ def load_tour(path) -> Tour:
 
 def tour_scene(tour: Tour):
     """The tour's scene spec: a bundled name, or a file beside the tour (inside its folder)."""
-    from scenes import bundled
-    from worldgen.procedural.spec import load_spec
+    from worldloop.scenes import bundled
+    from worldloop.worldgen.procedural.spec import load_spec
     names = bundled()
     if tour.scene in names:
         return load_spec(names[tour.scene])
@@ -128,8 +128,8 @@ def _turn_to(pose: Pose, yaw: float, max_yaw: float, actions: list, captions: li
 def compile_tour(tour: Tour, world, cfg) -> Compiled:
     """One action a tick from the spawn through every stop, and the caption at each tick. A stretch that
     crosses something the player cannot stand on is refused naming its stop."""
-    from worldgen.procedural.trajectories import segment_free
-    from worldgen.procedural.world import EYE_HEIGHT_M
+    from worldloop.worldgen.procedural.trajectories import segment_free
+    from worldloop.worldgen.procedural.world import EYE_HEIGHT_M
     start = world.spawn_pose()
     pose = start
     fwd0, right0 = heading_vectors(start.yaw)

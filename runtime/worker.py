@@ -10,9 +10,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from worldgen.poses import Frame
+from worldloop.worldgen.poses import Frame
 
-from worldgen.saves import SaveError
+from worldloop.worldgen.saves import SaveError
 from .session import GeneratorFault, Session
 
 

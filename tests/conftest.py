@@ -3,7 +3,7 @@ import dataclasses
 import moderngl
 import pytest
 
-from worldgen.procedural.spec import biome_default
+from worldloop.worldgen.procedural.spec import biome_default
 
 
 @pytest.fixture(scope="session")

@@ -9,14 +9,14 @@ BUNDLED = Path(__file__).resolve().parent.parent / "worldgen" / "model" / "weigh
 
 
 def _scene(arg):
-    from scenes import resolve
-    from worldgen.procedural.spec import load_spec
+    from worldloop.scenes import resolve
+    from worldloop.worldgen.procedural.spec import load_spec
     return load_spec(resolve(arg))
 
 
 def cmd_flythrough(args):
     from tqdm import tqdm
-    from worldgen.procedural.showcase import flythrough
+    from worldloop.worldgen.procedural.showcase import flythrough
     spec = _scene(args.scene)
     out = Path(args.out)
     ticks = int(args.seconds * 30)
@@ -27,13 +27,13 @@ def cmd_flythrough(args):
 
 
 def cmd_gallery(args):
-    from worldgen.procedural.showcase import biome_gallery
+    from worldloop.worldgen.procedural.showcase import biome_gallery
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)     # before the work, not after it
     print(f"wrote {biome_gallery(args.out, args.seed, args.res)}")
 
 
 def cmd_data_gen(args):
-    from worldgen.procedural.dataset import DatasetConfig, generate
+    from worldloop.worldgen.procedural.dataset import DatasetConfig, generate
     cfg = DatasetConfig(scenes=args.scenes, frames_per_scene=args.frames_per_scene, res=args.res,
                         base_seed=args.seed)
     m = generate(cfg, args.out, args.shard, args.workers, show_progress=not args.quiet)
@@ -42,7 +42,7 @@ def cmd_data_gen(args):
 
 
 def cmd_data_check(args):
-    from worldgen.procedural.dataset import check_dataset
+    from worldloop.worldgen.procedural.dataset import check_dataset
     manifest, problems = check_dataset(args.dir)
     for p in problems:
         print(p)
@@ -52,7 +52,7 @@ def cmd_data_check(args):
 
 
 def cmd_bench_render(args):
-    from worldgen.procedural.bench import bench_render
+    from worldloop.worldgen.procedural.bench import bench_render
     spec = _scene(args.scene)
     rows = bench_render(spec, tuple(args.sizes), args.frames)
     print(f"ground-truth render, scene '{spec.name}' ({spec.biome}), batches of 64, readback included")
@@ -62,7 +62,7 @@ def cmd_bench_render(args):
 
 
 def cmd_train(args):
-    from worldgen.model.train import load_train_config, train
+    from worldloop.worldgen.model.train import load_train_config, train
     final = train(load_train_config(args.config), show_progress=not args.quiet, start_from=args.start_from,
                   device=args.device)
     if final:
@@ -70,11 +70,11 @@ def cmd_train(args):
 
 
 def cmd_tour(args):
-    from runtime.app import Game, PlayOptions, has_display, run_headless, summary_line
-    from runtime.bindings import Bindings
-    from runtime.session import Session
-    from runtime.tour import compile_tour, load_tour, tour_scene
-    from worldgen.procedural.world import World
+    from worldloop.runtime.app import Game, PlayOptions, has_display, run_headless, summary_line
+    from worldloop.runtime.bindings import Bindings
+    from worldloop.runtime.session import Session
+    from worldloop.runtime.tour import compile_tour, load_tour, tour_scene
+    from worldloop.worldgen.procedural.world import World
     tour = load_tour(args.tour)
     spec = tour_scene(tour)
     if not args.headless and not has_display():
@@ -91,7 +91,7 @@ def cmd_tour(args):
         return Session(backend, checkpoint, spec, start_pose=compiled.start, threads=threads)
 
     if args.headless:
-        from worldgen.interrupts import stop_flag
+        from worldloop.worldgen.interrupts import stop_flag
         with stop_flag() as stop:
             session = make_session()
             try:
@@ -114,12 +114,12 @@ def cmd_tour(args):
 def _backend_threads_checkpoint(args) -> tuple[str, int | None, str | None]:
     """The backend `auto` or --backend picks, the generator's threads from the cores free (both said why), and
     the checkpoint (the oracle needs one only for its resolution and action range)."""
-    from runtime.backends import select_backend
+    from worldloop.runtime.backends import select_backend
     backend, why = select_backend(args.backend)
     print(why)
     threads = None
     if backend in ("onnx", "torch"):
-        from runtime.cores import generator_threads
+        from worldloop.runtime.cores import generator_threads
         threads, why_threads = generator_threads()
         print(why_threads)
     checkpoint = args.checkpoint or str(BUNDLED)
@@ -129,13 +129,13 @@ def _backend_threads_checkpoint(args) -> tuple[str, int | None, str | None]:
 
 
 def cmd_serve(args):
-    from runtime.serve import serve
-    from runtime.session import Session
+    from worldloop.runtime.serve import serve
+    from worldloop.runtime.session import Session
     backend, threads, checkpoint = _backend_threads_checkpoint(args)
     spec, start, tour, idle = _scene(args.scene), None, None, 30.0
     if args.tour:
-        from runtime.tour import compile_tour, load_tour, tour_scene
-        from worldgen.procedural.world import World
+        from worldloop.runtime.tour import compile_tour, load_tour, tour_scene
+        from worldloop.worldgen.procedural.world import World
         t = load_tour(args.tour)
         spec = tour_scene(t)
         compiled = compile_tour(t, World(spec), Session.config_for(backend, checkpoint))
@@ -148,7 +148,7 @@ def cmd_serve(args):
 
 
 def cmd_train_drawer(args):
-    from worldgen.model.train_drawer import train_drawer
+    from worldloop.worldgen.model.train_drawer import train_drawer
     data = Path(args.data)
     if not (data / "train").is_dir():
         raise ValueError(f"{data}: no train/ folder; make the data with worldloop train --config "
@@ -158,7 +158,7 @@ def cmd_train_drawer(args):
 
 
 def cmd_eval(args):
-    from worldgen.model.evaluate import run_eval
+    from worldloop.worldgen.model.evaluate import run_eval
     if (args.paths is None) == (args.suite is None):
         raise ValueError("give exactly one of --paths and --suite")
     if args.suite == "explore" or args.explore:
@@ -179,7 +179,7 @@ def cmd_eval(args):
 
 
 def cmd_eval_explore(args):
-    from worldgen.model.explore import run_explore
+    from worldloop.worldgen.model.explore import run_explore
     report = run_explore(args.checkpoint, args.paths, args.out, args.plot, args.sheets, args.before,
                          show_progress=not args.quiet, invent=False if args.no_invent else None, settle=not args.no_settle,
                          sample_every=args.sample_every, samples_dir=args.samples, drawer=args.drawer)
@@ -209,11 +209,11 @@ def _fmt(v) -> str:
 
 def cmd_bench_step(args):
     import torch
-    from worldgen.model.bench import bench_step
-    from worldgen.model.generator import TorchNet, load_torch_net
-    from worldgen.procedural.render import GroundTruthRenderer
-    from worldgen.procedural.trajectories import random_walk
-    from worldgen.procedural.noise import seed_rng
+    from worldloop.worldgen.model.bench import bench_step
+    from worldloop.worldgen.model.generator import TorchNet, load_torch_net
+    from worldloop.worldgen.procedural.render import GroundTruthRenderer
+    from worldloop.worldgen.procedural.trajectories import random_walk
+    from worldloop.worldgen.procedural.noise import seed_rng
     _auto_threads(args)
     torch.set_num_threads(args.threads)
     cfg, net, _ = load_torch_net(args.checkpoint)
@@ -233,13 +233,13 @@ def cmd_bench_step(args):
 
 
 def cmd_play(args):
-    from runtime.app import Game, PlayOptions, has_display, run_headless, summary_line
-    from runtime.bindings import Bindings, load_bindings
-    from runtime.session import Session
-    from worldgen.actionlog import ActionLogError, read_action_log
-    from worldgen.files import clean_stale_temps
-    from worldgen.interrupts import stop_flag
-    from worldgen.procedural.spec import resolve_start_frame, spec_from_dict
+    from worldloop.runtime.app import Game, PlayOptions, has_display, run_headless, summary_line
+    from worldloop.runtime.bindings import Bindings, load_bindings
+    from worldloop.runtime.session import Session
+    from worldloop.worldgen.actionlog import ActionLogError, read_action_log
+    from worldloop.worldgen.files import clean_stale_temps
+    from worldloop.worldgen.interrupts import stop_flag
+    from worldloop.worldgen.procedural.spec import resolve_start_frame, spec_from_dict
     if not args.headless and not has_display():
         print("worldloop: no display found (DISPLAY is not set). Run headless instead: "
               "worldloop play --headless --ticks 300 --video out/play.mp4", file=sys.stderr)
@@ -260,7 +260,7 @@ def cmd_play(args):
                              f"{session.config.tick_hz:g} Hz: its actions would mean other motions")
         return session
 
-    from runtime.app import default_dir
+    from worldloop.runtime.app import default_dir
     for folder in {Path(p).parent for p in (args.record, args.video) if p} | {default_dir("saves")}:
         clean_stale_temps(folder)          # what a killed run left half-written
     stereo = _stereo_options(args)
@@ -291,7 +291,7 @@ def cmd_play(args):
 
 def _stereo_options(args):
     """The stereo options of `play`, or None; bad values end with one line naming the option."""
-    from runtime.stereo import StereoOptions
+    from worldloop.runtime.stereo import StereoOptions
     if args.stereo is None:
         for flag in ("ipd", "lens", "vignette", "fixed_horizon", "snap_turn"):
             if getattr(args, flag) not in (None, False):
@@ -314,7 +314,7 @@ def _window(text: str):
 
 
 def cmd_bench_serve(args):
-    from runtime.bench import bench_serve
+    from worldloop.runtime.bench import bench_serve
     print(f"worldloop serve through headless Chromium: {args.seconds:g} s of frames, then {args.presses} key "
           f"presses timed from the page to the first frame that applied them")
     for backend in args.backends:
@@ -323,10 +323,10 @@ def cmd_bench_serve(args):
 
 
 def cmd_bench_busy(args):
-    from runtime.bench import bench_busy
-    from worldgen.procedural.noise import seed_rng
-    from worldgen.procedural.trajectories import random_walk
-    from worldgen.procedural.world import World
+    from worldloop.runtime.bench import bench_busy
+    from worldloop.worldgen.procedural.noise import seed_rng
+    from worldloop.worldgen.procedural.trajectories import random_walk
+    from worldloop.worldgen.procedural.world import World
     spec = _scene(args.scene)
     world = World(spec)
     actions = [a.as_array() for a in random_walk(world, world.spawn_pose(), 900, seed_rng(7)).actions]
@@ -338,12 +338,12 @@ def cmd_bench_busy(args):
 
 def cmd_bench_soak(args):
     from tqdm import tqdm
-    from runtime.bench import bench_soak
-    from runtime.cores import generator_threads
-    from runtime.session import Session
-    from worldgen.procedural.noise import seed_rng
-    from worldgen.procedural.trajectories import random_walk
-    from worldgen.procedural.world import World
+    from worldloop.runtime.bench import bench_soak
+    from worldloop.runtime.cores import generator_threads
+    from worldloop.runtime.session import Session
+    from worldloop.worldgen.procedural.noise import seed_rng
+    from worldloop.worldgen.procedural.trajectories import random_walk
+    from worldloop.worldgen.procedural.world import World
     spec = _scene(args.scene)
     world = World(spec)
     walk = [a.as_array() for a in random_walk(world, world.spawn_pose(), 3000, seed_rng(5)).actions]
@@ -359,8 +359,8 @@ def cmd_bench_soak(args):
 
 
 def cmd_bench_loop(args):
-    from runtime.bench import loop_cost, turn_latency
-    from runtime.session import Session
+    from worldloop.runtime.bench import loop_cost, turn_latency
+    from worldloop.runtime.session import Session
     checkpoint = args.checkpoint or (str(BUNDLED) if BUNDLED.exists() else None)
     spec = _scene(args.scene)
     make = lambda: Session(args.backend, checkpoint, spec)  # noqa: E731
@@ -388,13 +388,13 @@ def cmd_bench_loop(args):
 
 
 def cmd_export(args):
-    from trt_engines.export import export_drawer_onnx, export_onnx
+    from worldloop.trt_engines.export import export_drawer_onnx, export_onnx
     out = export_drawer_onnx(args.drawer, args.out) if args.drawer else export_onnx(args.checkpoint, args.out)
     print(f"wrote {out} and {out.with_suffix('.onnx.json')}")
 
 
 def cmd_engines(args):
-    from trt_engines import tensorrt_engine as te
+    from worldloop.trt_engines import tensorrt_engine as te
     cache = Path(args.engine_dir) if args.engine_dir else te.default_cache_dir()
     if args.engines_cmd == "list":
         rows = te.list_engines(cache)
@@ -405,7 +405,7 @@ def cmd_engines(args):
     elif args.engines_cmd == "clean":
         print(f"{cache}: removed {te.clean_engines(cache)} engine(s)")
     else:
-        from runtime.backends.onnx_backend import ensure_onnx
+        from worldloop.runtime.backends.onnx_backend import ensure_onnx
         onnx_path, _ = ensure_onnx(args.checkpoint)
         try:
             engine = te.build_engine(onnx_path, args.precision, cache)
@@ -419,7 +419,7 @@ def cmd_engines(args):
 def cmd_fuzz(args):
     import json as _json
     from tqdm import tqdm
-    from runtime.fuzz import report, run_fuzz
+    from worldloop.runtime.fuzz import report, run_fuzz
     kinds = args.kinds.split(",") if args.kinds else None
     bar = tqdm(unit="case", desc="fuzz", disable=args.quiet)
     results = run_fuzz(kinds, args.cases, args.seed, progress=lambda kind, s: (bar.set_postfix_str(kind),
@@ -433,7 +433,7 @@ def cmd_fuzz(args):
             print(f"    case {e['case']}: {e['what']} at {e['where']}")
     print(f"{rep['failures']} failure(s) in {sum(r.cases for r in results)} cases")
     if args.out:
-        from worldgen.files import atomic_write_text
+        from worldloop.worldgen.files import atomic_write_text
         atomic_write_text(args.out, _json.dumps(rep, indent=1))
     return 1 if rep["failures"] else 0
 
@@ -441,7 +441,7 @@ def cmd_fuzz(args):
 def _auto_threads(args) -> int:
     """--threads, or the cores free now (runtime/cores.py), said in a line."""
     if args.threads is None:
-        from runtime.cores import generator_threads
+        from worldloop.runtime.cores import generator_threads
         args.threads, why = generator_threads()
         print(why)
     return args.threads
@@ -450,10 +450,10 @@ def _auto_threads(args) -> int:
 def cmd_bench_generator(args):
     import os
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # torch's idle OpenMP threads would slow ONNX Runtime
-    from trt_engines.bench import bench_generator
-    from worldgen.procedural.noise import seed_rng
-    from worldgen.procedural.render import GroundTruthRenderer
-    from worldgen.procedural.trajectories import random_walk
+    from worldloop.trt_engines.bench import bench_generator
+    from worldloop.worldgen.procedural.noise import seed_rng
+    from worldloop.worldgen.procedural.render import GroundTruthRenderer
+    from worldloop.worldgen.procedural.trajectories import random_walk
     spec = _scene(args.scene)
     renderer = GroundTruthRenderer(spec)
     world = renderer.world
@@ -472,9 +472,9 @@ def cmd_bench_generator(args):
 
 
 def cmd_scene(args):
-    from worldgen.procedural import authoring as au
-    from worldgen.procedural.spec import load_spec
-    from scenes import resolve
+    from worldloop.worldgen.procedural import authoring as au
+    from worldloop.worldgen.procedural.spec import load_spec
+    from worldloop.scenes import resolve
     c = args.scene_cmd
     if c == "new":
         out = Path(args.out) if args.out else au.user_scene_dir() / f"{args.name or args.biome + str(args.seed)}.toml"
@@ -496,17 +496,17 @@ def cmd_scene(args):
             print(f"{origin:<8} {name:<16} {spec.biome:<8} seed {spec.seed:<11} {path}")
     elif c == "validate":
         spec = load_spec(resolve(args.scene))
-        from worldgen.procedural.world import World
+        from worldloop.worldgen.procedural.world import World
         pose = World(spec).spawn_pose()
         print(f"{resolve(args.scene)}: valid ({spec.biome}, seed {spec.seed}); spawn at x {pose.x:.1f} z {pose.z:.1f}")
     elif c == "capture":
         spec = au.capture(args.save, args.name)
         print(f"wrote {au.save_scene(spec, args.out)}")
     elif c == "edit":
-        from runtime.editor import run_editor
+        from worldloop.runtime.editor import run_editor
         run_editor(resolve(args.scene), args.out)
     elif c == "from-image":
-        from runtime.from_image import scene_from_image
+        from worldloop.runtime.from_image import scene_from_image
         print(f"wrote {scene_from_image(args.image, args.out, args.checkpoint or str(BUNDLED))}")
     return 0
 
@@ -816,7 +816,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     import os
-    from worldgen.interrupts import terminate_as_interrupt
+    from worldloop.worldgen.interrupts import terminate_as_interrupt
     args = build_parser().parse_args(argv)
     terminate_as_interrupt()
     try:
@@ -832,13 +832,13 @@ def main(argv=None) -> int:
 
 
 def _run(args) -> int:
-    from worldgen.actionlog import ActionLogError
-    from worldgen.model.checkpoint import CheckpointError
-    from worldgen.model.evaluate import EvalError
-    from worldgen.procedural.dataset import DatasetError
-    from worldgen.procedural.spec import SpecError
-    from runtime.backends import BackendUnavailable
-    from worldgen.saves import SaveError
+    from worldloop.worldgen.actionlog import ActionLogError
+    from worldloop.worldgen.model.checkpoint import CheckpointError
+    from worldloop.worldgen.model.evaluate import EvalError
+    from worldloop.worldgen.procedural.dataset import DatasetError
+    from worldloop.worldgen.procedural.spec import SpecError
+    from worldloop.runtime.backends import BackendUnavailable
+    from worldloop.worldgen.saves import SaveError
     try:
         return args.func(args) or 0
     except EvalError as e:

@@ -9,14 +9,14 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-from worldgen.model.bench import bench_step
+from worldloop.worldgen.model.bench import bench_step
 
 
 def network_gmac(cfg) -> float:
     """Multiply-accumulates of one forward pass (convolutions and linear layers), in GMAC."""
     import torch
-    from worldgen.model.network import RefineNet
-    from worldgen.model.step import IN_CHANNELS
+    from worldloop.worldgen.model.network import RefineNet
+    from worldloop.worldgen.model.step import IN_CHANNELS
     net = RefineNet(cfg).eval()
     total = [0]
 
@@ -39,11 +39,11 @@ def network_gmac(cfg) -> float:
 def bench_generator(checkpoint, start_frame_for, actions, threads: int = 2) -> list[dict]:
     """Rows per (res, runtime): p50/p90 ms per tick, network ms, GMAC per tick and GMAC/s."""
     import torch
-    from trt_engines.export import export_onnx
-    from trt_engines.ort import OrtNet, make_session
-    from worldgen.model.checkpoint import save_checkpoint
-    from worldgen.model.generator import TorchNet, load_torch_net
-    from worldgen.model.network import RefineNet
+    from worldloop.trt_engines.export import export_onnx
+    from worldloop.trt_engines.ort import OrtNet, make_session
+    from worldloop.worldgen.model.checkpoint import save_checkpoint
+    from worldloop.worldgen.model.generator import TorchNet, load_torch_net
+    from worldloop.worldgen.model.network import RefineNet
     torch.set_num_threads(threads)
     cfg128, net128, _ = load_torch_net(checkpoint)
     rows = []

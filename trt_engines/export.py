@@ -3,15 +3,19 @@
 The exported graph is exactly `RefineNet.forward`: inputs `inputs` (1, 24, H, W) float32 and `action` (1, 5)
 float32, output `correction` (1, 4, H, W) float32. Geometry and memory stay outside, in numpy, shared with
 training and every backend.
+
+A second export takes a batch (`batch=True`: X.batch.onnx, its first axis `batch` free): one call steps many
+worlds (worldloop.env's vector environment, counterfactual branches). The play path and TensorRT keep the
+static file.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from worldgen.errors import FileRefused
-from worldgen.files import atomic_write_text, read_json, replacing, sha256_file
-from worldgen.model.checkpoint import paths as checkpoint_paths
+from worldloop.worldgen.errors import FileRefused
+from worldloop.worldgen.files import atomic_write_text, read_json, replacing, sha256_file
+from worldloop.worldgen.model.checkpoint import paths as checkpoint_paths
 
 FORMAT = "worldloop.onnx"
 VERSION = 1
@@ -24,32 +28,35 @@ def sidecar_path(onnx_path) -> Path:
     return Path(onnx_path).with_suffix(".onnx.json")
 
 
-def default_onnx_path(checkpoint) -> Path:
-    """The ONNX file that belongs beside a checkpoint: X.onnx for X.json."""
-    return checkpoint_paths(checkpoint)[1].with_suffix(".onnx")
+def default_onnx_path(checkpoint, batch: bool = False) -> Path:
+    """The ONNX file that belongs beside a checkpoint: X.onnx for X.json (X.batch.onnx taking a batch)."""
+    return checkpoint_paths(checkpoint)[1].with_suffix(".batch.onnx" if batch else ".onnx")
 
 
-def export_onnx(checkpoint, out=None) -> Path:
-    """Export the checkpoint's network to ONNX (written atomically) and its sidecar; returns the ONNX path."""
+def export_onnx(checkpoint, out=None, batch: bool = False) -> Path:
+    """Export the checkpoint's network to ONNX (written atomically) and its sidecar; returns the ONNX path.
+    batch: the first axis of every input and output is free (named `batch`)."""
     import onnx
     import torch
-    from worldgen.model.generator import load_torch_net
-    from worldgen.model.step import IN_CHANNELS
+    from worldloop.worldgen.model.generator import load_torch_net
+    from worldloop.worldgen.model.step import IN_CHANNELS
     cfg, net, side = load_torch_net(checkpoint)
-    out = Path(out) if out else default_onnx_path(checkpoint)
+    out = Path(out) if out else default_onnx_path(checkpoint, batch)
     x = torch.zeros(1, IN_CHANNELS, cfg.res, cfg.res)
     a = torch.zeros(1, 5)
+    axes = {n: {0: "batch"} for n in (*INPUTS, *OUTPUTS)} if batch else None
+    b = "batch" if batch else 1
     with replacing(out) as tmp:
         with torch.no_grad():
             torch.onnx.export(net.eval(), (x, a), str(tmp), input_names=list(INPUTS), output_names=list(OUTPUTS),
-                              opset_version=OPSET, dynamo=False, do_constant_folding=True)
+                              opset_version=OPSET, dynamo=False, do_constant_folding=True, dynamic_axes=axes)
         onnx.checker.check_model(onnx.load(str(tmp)), full_check=True)
     meta = {"format": FORMAT, "version": VERSION, "onnx": out.name, "onnx_sha256": sha256_file(out),
             "checkpoint": checkpoint_paths(checkpoint)[1].name,
             "checkpoint_weights_sha256": side["weights_sha256"], "model": cfg.to_dict(), "opset": OPSET,
             "exporter": f"torch {torch.__version__} (TorchScript exporter)", "onnx_version": onnx.__version__,
-            "inputs": {"inputs": [1, IN_CHANNELS, cfg.res, cfg.res], "action": [1, 5]},
-            "outputs": {"correction": [1, 4, cfg.res, cfg.res]}, "dtype": "float32"}
+            "inputs": {"inputs": [b, IN_CHANNELS, cfg.res, cfg.res], "action": [b, 5]},
+            "outputs": {"correction": [b, 4, cfg.res, cfg.res]}, "dtype": "float32"}
     atomic_write_text(sidecar_path(out), json.dumps(meta, indent=1))
     return out
 
@@ -83,8 +90,8 @@ def export_drawer_onnx(drawer, out=None) -> Path:
     (1, 9, H, W), output `drawn` (1, 4, H, W); a sidecar ties it to the drawer's weights."""
     import onnx
     import torch
-    from worldgen.model.drawer import DRAW_IN_CHANNELS
-    from worldgen.model.train_drawer import load_drawer
+    from worldloop.worldgen.model.drawer import DRAW_IN_CHANNELS
+    from worldloop.worldgen.model.train_drawer import load_drawer
     net, meta = load_drawer(drawer)
     out = Path(out) if out else Path(drawer).with_suffix(".onnx")
     r = int(meta["res"])

@@ -35,13 +35,15 @@ def make_session(onnx_path, provider: str = "cpu", threads: int | None = None):
         raise ExportError(f"{onnx_path}: not an ONNX model ONNX Runtime can run ({first})") from None
 
 
-def check_session(session, onnx_path, res: int, in_channels: int = 24) -> None:
-    """The session's inputs and output are the generator network's, at the model's resolution."""
+def check_session(session, onnx_path, res: int, in_channels: int = 24, batch: bool = False) -> None:
+    """The session's inputs and output are the generator network's, at the model's resolution (batch: its
+    first axis free)."""
     from .export import ExportError
-    want_in = {"inputs": [1, in_channels, res, res], "action": [1, 5]}
+    b = "batch" if batch else 1
+    want_in = {"inputs": [b, in_channels, res, res], "action": [b, 5]}
     got_in = {i.name: list(i.shape) for i in session.get_inputs()}
     got_out = {o.name: list(o.shape) for o in session.get_outputs()}
-    if got_in != want_in or got_out != {"correction": [1, 4, res, res]}:
+    if got_in != want_in or got_out != {"correction": [b, 4, res, res]}:
         raise ExportError(f"{onnx_path}: inputs {got_in} and outputs {got_out} are not the generator network's "
                           f"at {res}x{res}")
 
@@ -64,6 +66,17 @@ class OrtNet:
         self.a[...] = a
         self.session.run_with_iobinding(self.binding)
         return self.out
+
+
+class OrtBatchNet:
+    """The batch export (export_onnx(batch=True)) as a numpy callable: any number of worlds in one call."""
+
+    def __init__(self, session):
+        self.session = session
+
+    def __call__(self, x: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return self.session.run(["correction"], {"inputs": np.ascontiguousarray(x, np.float32),
+                                                 "action": np.ascontiguousarray(a, np.float32)})[0]
 
 
 class OrtDrawer:

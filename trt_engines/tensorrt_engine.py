@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worldgen.files import atomic_write_bytes, atomic_write_text, sha256_file
+from worldloop.worldgen.files import atomic_write_bytes, atomic_write_text, sha256_file
 
 FORMAT = "worldloop.trt_engine"
 VERSION = 1

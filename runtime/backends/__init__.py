@@ -9,8 +9,8 @@ import importlib.util
 import shutil
 from typing import Protocol, runtime_checkable
 
-from worldgen.model.config import ModelConfig
-from worldgen.poses import Frame, Pose
+from worldloop.worldgen.model.config import ModelConfig
+from worldloop.worldgen.poses import Frame, Pose
 
 BACKENDS = ("oracle", "torch", "onnx", "trt")
 
@@ -62,10 +62,12 @@ def select_backend(requested: str) -> tuple[str, str]:
     return "torch", f"backend torch: torch eager on the CPU, because {why} and onnxruntime is not installed"
 
 
-def make_generator(name: str, checkpoint=None, ort_provider: str = "cpu", threads: int | None = None, drawer=None):
+def make_generator(name: str, checkpoint=None, ort_provider: str = "cpu", threads: int | None = None, drawer=None,
+                   batch: bool = False):
     """Construct a backend by name; raises BackendUnavailable with a one-line reason. `ort_provider` picks
     ONNX Runtime's execution provider for the onnx backend: cpu, or cuda / tensorrt on an NVIDIA GPU. `drawer`:
-    a trained drawer (worldgen/model/drawer.py) for the torch and onnx backends."""
+    a trained drawer (worldgen/model/drawer.py) for the torch and onnx backends. `batch`: the onnx backend runs
+    the export that takes a batch (the Python API's worlds, vectors and branches)."""
     if drawer is not None and name not in ("torch", "onnx"):
         raise BackendUnavailable(f"--drawer runs with the torch and onnx backends, not {name}")
     if name == "oracle":
@@ -77,11 +79,11 @@ def make_generator(name: str, checkpoint=None, ort_provider: str = "cpu", thread
     if name == "onnx":
         from .onnx_backend import OnnxGenerator
         try:
-            return OnnxGenerator(checkpoint, threads, provider=ort_provider, drawer=drawer)
+            return OnnxGenerator(checkpoint, threads, provider=ort_provider, drawer=drawer, batch=batch)
         except RuntimeError as e:
             raise BackendUnavailable(str(e)) from None
     if name == "trt":
-        from trt_engines.tensorrt_engine import TensorRTUnavailable
+        from worldloop.trt_engines.tensorrt_engine import TensorRTUnavailable
         if not cuda_gpu_present():
             raise BackendUnavailable("the trt backend needs an NVIDIA GPU (nvidia-smi) and TensorRT "
                                      "(pip install 'worldloop[trt]'); use --backend onnx on this machine")

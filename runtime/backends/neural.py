@@ -5,12 +5,12 @@ from pathlib import Path
 
 import numpy as np
 
-from worldgen.files import sha256_file
-from worldgen.model.checkpoint import model_id, paths
-from worldgen.model.generator import NeuralGenerator
-from worldgen.poses import Frame, Pose
-from worldgen.procedural.render import GroundTruthRenderer
-from worldgen.procedural.spec import SceneSpec
+from worldloop.worldgen.files import sha256_file
+from worldloop.worldgen.model.checkpoint import model_id, paths
+from worldloop.worldgen.model.generator import NeuralGenerator
+from worldloop.worldgen.poses import Frame, Pose
+from worldloop.worldgen.procedural.render import GroundTruthRenderer
+from worldloop.worldgen.procedural.spec import SceneSpec
 
 
 class NeuralBackend:
@@ -27,15 +27,15 @@ class NeuralBackend:
         self.model_id = model_id(side)
         self.model_sha256 = sha256_file(paths(checkpoint)[0])
         if drawer is not None:
-            from worldgen.files import read_json
-            from worldgen.model.checkpoint import CheckpointError
+            from worldloop.worldgen.files import read_json
+            from worldloop.worldgen.model.checkpoint import CheckpointError
             meta = read_json(Path(drawer).with_suffix(".json"), CheckpointError, "no such drawer")
             self.model_id += f"+drawer-{meta['weights_sha256'][:16]}"
         self.gen = NeuralGenerator(self.config, self.net, drawer=self.drawer)
 
     def _check_drawer(self, drawer, meta: dict) -> None:
         if meta.get("res") != self.config.res:
-            from worldgen.model.checkpoint import CheckpointError
+            from worldloop.worldgen.model.checkpoint import CheckpointError
             raise CheckpointError(f"{Path(drawer).with_suffix('.json')}: field res: the drawer draws at "
                                   f"{meta.get('res')}, the model at {self.config.res}")
 

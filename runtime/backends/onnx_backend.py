@@ -8,40 +8,41 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trt_engines.export import DRAWER_FORMAT, ExportError, default_onnx_path, read_sidecar
-from trt_engines.ort import OrtDrawer, OrtNet, check_session, make_session
-from worldgen.model.checkpoint import checkpoint_info
+from worldloop.trt_engines.export import DRAWER_FORMAT, ExportError, default_onnx_path, read_sidecar
+from worldloop.trt_engines.ort import OrtBatchNet, OrtDrawer, OrtNet, check_session, make_session
+from worldloop.worldgen.model.checkpoint import checkpoint_info
 
 from .neural import NeuralBackend
 
 
-def ensure_onnx(checkpoint, side: dict | None = None) -> tuple[object, dict]:
+def ensure_onnx(checkpoint, side: dict | None = None, batch: bool = False) -> tuple[object, dict]:
     """(onnx path, sidecar) for a checkpoint (whose sidecar may be given), exporting it in a subprocess when
-    missing or stale."""
+    missing or stale; batch: the export that takes a batch."""
     side = side if side is not None else checkpoint_info(checkpoint)[1]
-    path = default_onnx_path(checkpoint)
+    path = default_onnx_path(checkpoint, batch)
     try:
         return path, read_sidecar(path, side["weights_sha256"])
     except ExportError:
-        _export_apart("export_onnx", str(checkpoint), str(path))
+        _export_apart("export_onnx", str(checkpoint), str(path), batch=batch)
         return path, read_sidecar(path, side["weights_sha256"])
 
 
-def _export_job(name: str, src: str, out: str, errors) -> None:
+def _export_job(name: str, src: str, out: str, errors, kwargs=None) -> None:
     """In the spawned interpreter: one export function of trt_engines.export; a failure's message goes back."""
-    from trt_engines import export
+    from worldloop.trt_engines import export
     try:
-        getattr(export, name)(src, out)
+        getattr(export, name)(src, out, **(kwargs or {}))
     except Exception as e:  # noqa: BLE001 - any failure is reported to the parent as one line
         errors.put(f"{e.__class__.__name__}: {e}"[:500])    # short: a queue's pipe must not fill before the join
 
 
-def _export_apart(name: str, src: str, out: str) -> None:
-    """Run trt_engines.export.`name`(src, out) in a fresh interpreter, so torch never loads in this one."""
+def _export_apart(name: str, src: str, out: str, **kwargs) -> None:
+    """Run trt_engines.export.`name`(src, out, **kwargs) in a fresh interpreter, so torch never loads in this
+    one."""
     import multiprocessing as mp
     ctx = mp.get_context("spawn")
     errors = ctx.Queue()
-    proc = ctx.Process(target=_export_job, args=(name, src, out, errors))
+    proc = ctx.Process(target=_export_job, args=(name, src, out, errors, kwargs))
     proc.start()
     proc.join()
     message = errors.get() if not errors.empty() else None
@@ -52,8 +53,8 @@ def _export_apart(name: str, src: str, out: str) -> None:
 def ensure_drawer_onnx(drawer) -> tuple[Path, dict]:
     """(onnx path, sidecar) of a trained drawer, exported beside it in a subprocess when missing or stale (the
     playing process stays torch-free)."""
-    from worldgen.files import read_json
-    from worldgen.model.checkpoint import CheckpointError
+    from worldloop.worldgen.files import read_json
+    from worldloop.worldgen.model.checkpoint import CheckpointError
     jpath = Path(drawer).with_suffix(".json")
     meta = read_json(jpath, CheckpointError, "no such drawer")
     path = jpath.with_suffix(".onnx")
@@ -75,12 +76,16 @@ def _drawer_sidecar(path, meta: dict) -> dict:
 class OnnxGenerator(NeuralBackend):
     name = "onnx"
 
-    def __init__(self, checkpoint, threads: int | None = None, provider: str = "cpu", drawer=None):
+    def __init__(self, checkpoint, threads: int | None = None, provider: str = "cpu", drawer=None,
+                 batch: bool = False):
+        """batch: run the export that takes a batch (worldloop's Python API: one world, a vector of worlds and
+        branches then give the same frames bit for bit; the static file's can differ in the last bits)."""
         self.config, side = checkpoint_info(checkpoint)
-        path, _ = ensure_onnx(checkpoint, side)
+        path, _ = ensure_onnx(checkpoint, side, batch)
         self.session = make_session(path, provider, threads)
-        check_session(self.session, path, self.config.res)
-        self.net = OrtNet(self.session, self.config.res)
+        check_session(self.session, path, self.config.res, batch=batch)
+        self.batched = batch
+        self.net = OrtBatchNet(self.session) if batch else OrtNet(self.session, self.config.res)
         self.drawer = None
         if drawer is not None:
             dpath, dside = ensure_drawer_onnx(drawer)

@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from worldgen.model.config import ModelConfig
-from worldgen.poses import Action, Frame, Pose, apply_action
-from worldgen.procedural.render import GroundTruthRenderer
-from worldgen.procedural.spec import SceneSpec
+from worldloop.worldgen.model.config import ModelConfig
+from worldloop.worldgen.poses import Action, Frame, Pose, apply_action
+from worldloop.worldgen.procedural.render import GroundTruthRenderer
+from worldloop.worldgen.procedural.spec import SceneSpec
 
 
 def model_config_for(checkpoint) -> ModelConfig:
     """The oracle mimics a model's resolution, tick rate and action range (the bundled one by default)."""
     if checkpoint is None:
         return ModelConfig()
-    from worldgen.model.checkpoint import checkpoint_info
+    from worldloop.worldgen.model.checkpoint import checkpoint_info
     return checkpoint_info(checkpoint)[0]
 
 

@@ -1,7 +1,7 @@
 """The torch backend: the checkpoint's network in torch eager mode on the CPU."""
 from __future__ import annotations
 
-from worldgen.model.generator import TorchNet, load_torch_net
+from worldloop.worldgen.model.generator import TorchNet, load_torch_net
 
 from .neural import NeuralBackend
 
@@ -16,8 +16,8 @@ class TorchGenerator(NeuralBackend):
         self.net = TorchNet(net)
         self.drawer = None
         if drawer is not None:
-            from worldgen.model.generator import TorchDrawer
-            from worldgen.model.train_drawer import load_drawer
+            from worldloop.worldgen.model.generator import TorchDrawer
+            from worldloop.worldgen.model.train_drawer import load_drawer
             dnet, meta = load_drawer(drawer)
             self._check_drawer(drawer, meta)
             self.drawer = TorchDrawer(dnet)

@@ -1,8 +1,8 @@
 """The trt backend: the network as a TensorRT engine (built once into the engine cache) on a CUDA stream."""
 from __future__ import annotations
 
-from trt_engines.tensorrt_engine import TrtNet, build_engine
-from worldgen.model.checkpoint import checkpoint_info
+from worldloop.trt_engines.tensorrt_engine import TrtNet, build_engine
+from worldloop.worldgen.model.checkpoint import checkpoint_info
 
 from .neural import NeuralBackend
 from .onnx_backend import ensure_onnx

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from worldgen.procedural.render import GroundTruthRenderer
-from worldgen.procedural.spec import biome_default
+from worldloop.worldgen.procedural.render import GroundTruthRenderer
+from worldloop.worldgen.procedural.spec import biome_default
 
 sys.path.insert(0, str(Path(__file__).parent))   # for helpers.py (tests import in importlib mode)
 

@@ -1,7 +1,7 @@
 """Small shared pieces of the model tests."""
 import numpy as np
 
-from worldgen.model.config import ModelConfig
+from worldloop.worldgen.model.config import ModelConfig
 
 SMALL = ModelConfig(res=64, channels=(8, 16, 16), memory_size=8)
 

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from worldgen.model.adversarial import PatchDiscriminator, discriminator_loss, generator_losses
-from worldgen.model.checkpoint import CheckpointError
-from worldgen.model.config import ModelConfig
-from worldgen.model.generator import NeuralGenerator
-from worldgen.model.step import decode, finish, prepare, settled_by_rule
-from worldgen.model.train import _decoded, load_train_config, train
-from worldgen.poses import Action
+from worldloop.worldgen.model.adversarial import PatchDiscriminator, discriminator_loss, generator_losses
+from worldloop.worldgen.model.checkpoint import CheckpointError
+from worldloop.worldgen.model.config import ModelConfig
+from worldloop.worldgen.model.generator import NeuralGenerator
+from worldloop.worldgen.model.step import decode, finish, prepare, settled_by_rule
+from worldloop.worldgen.model.train import _decoded, load_train_config, train
+from worldloop.worldgen.poses import Action
 
 from helpers import SMALL, TINY
 

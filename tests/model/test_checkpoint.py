@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from worldgen.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from worldgen.model.generator import load_torch_net
-from worldgen.model.network import RefineNet
+from worldloop.worldgen.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from worldloop.worldgen.model.generator import load_torch_net
+from worldloop.worldgen.model.network import RefineNet
 
 from helpers import SMALL
 
@@ -83,8 +83,8 @@ def test_the_untrained_network_passes_the_warp_through():
 def test_nan_weights_are_refused(tmp_path):
     import numpy as np
     import pytest
-    from worldgen.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-    from worldgen.model.config import ModelConfig
+    from worldloop.worldgen.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    from worldloop.worldgen.model.config import ModelConfig
     save_checkpoint(tmp_path / "m", {"w": np.array([1.0, np.nan], np.float32)}, ModelConfig(), {})
     with pytest.raises(CheckpointError, match="tensor w holds NaN"):
         load_checkpoint(tmp_path / "m")

@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 import torch
 
-from worldgen.model.drawer import DRAW_APPROACH, DRAW_IN_CHANNELS, carry_seen, due_mask, world_noise
-from worldgen.model.generator import NeuralGenerator, TorchDrawer
-from worldgen.model.geometry import Camera
-from worldgen.model.network import DrawNet
-from worldgen.model.step import STATE_VERSION
-from worldgen.poses import Action, Pose
+from worldloop.worldgen.model.drawer import DRAW_APPROACH, DRAW_IN_CHANNELS, carry_seen, due_mask, world_noise
+from worldloop.worldgen.model.generator import NeuralGenerator, TorchDrawer
+from worldloop.worldgen.model.geometry import Camera
+from worldloop.worldgen.model.network import DrawNet
+from worldloop.worldgen.model.step import STATE_VERSION
+from worldloop.worldgen.poses import Action, Pose
 
 from helpers import SMALL
 
@@ -105,8 +105,8 @@ def test_a_version_2_state_restores_as_drawn_from_where_it_stands(village_render
 
 
 def test_rendered_pairs_bring_far_things_near(gl_ctx):
-    from worldgen.model.drawer import RenderedPairs, pair_inputs
-    from worldgen.procedural.spec import biome_default
+    from worldloop.worldgen.model.drawer import RenderedPairs, pair_inputs
+    from worldloop.worldgen.procedural.spec import biome_default
     pairs = RenderedPairs([biome_default("forest", seed=11)], SMALL.intrinsics)
     cam = Camera(SMALL.intrinsics)
     rng = np.random.default_rng(0)
@@ -127,7 +127,7 @@ def test_rendered_pairs_bring_far_things_near(gl_ctx):
 
 def test_train_drawer_runs_resumes_and_loads(tmp_path):
     import json
-    from worldgen.model.train_drawer import load_drawer, train_drawer
+    from worldloop.worldgen.model.train_drawer import load_drawer, train_drawer
     train = tmp_path / "data" / "train"
     train.mkdir(parents=True)
     (train / "scene_00000.json").write_text(json.dumps({"biome": "meadow", "seed": 5}))
@@ -140,7 +140,7 @@ def test_train_drawer_runs_resumes_and_loads(tmp_path):
     assert meta["step"] == 3 and meta["res"] == 32
     y = net(torch.zeros(1, DRAW_IN_CHANNELS, 32, 32))
     assert y.shape == (1, 4, 32, 32)
-    from worldgen.model.checkpoint import CheckpointError
+    from worldloop.worldgen.model.checkpoint import CheckpointError
     (tmp_path / "run" / "drawer.json").write_text(json.dumps({**meta, "format": "something else"}))
     with pytest.raises(CheckpointError, match="drawer.json: field format"):
         load_drawer(out)
@@ -153,9 +153,9 @@ def test_train_drawer_runs_resumes_and_loads(tmp_path):
 
 def test_the_drawer_exports_to_onnx_and_runs_the_same(tmp_path):
     import json
-    from trt_engines.export import DRAWER_FORMAT, export_drawer_onnx, read_sidecar
-    from trt_engines.ort import OrtDrawer, make_session
-    from worldgen.model.train_drawer import load_drawer, save_drawer
+    from worldloop.trt_engines.export import DRAWER_FORMAT, export_drawer_onnx, read_sidecar
+    from worldloop.trt_engines.ort import OrtDrawer, make_session
+    from worldloop.worldgen.model.train_drawer import load_drawer, save_drawer
     torch.manual_seed(1)
     net = DrawNet(DRAW_IN_CHANNELS)
     with torch.no_grad():

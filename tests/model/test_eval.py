@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from worldgen.model.checkpoint import save_checkpoint
-from worldgen.model.evaluate import SUITE, build_standard_suite, suite_spec
-from worldgen.model.network import RefineNet
-from worldgen.procedural.dataset import DatasetConfig
+from worldloop.worldgen.model.checkpoint import save_checkpoint
+from worldloop.worldgen.model.evaluate import SUITE, build_standard_suite, suite_spec
+from worldloop.worldgen.model.network import RefineNet
+from worldloop.worldgen.procedural.dataset import DatasetConfig
 
 from helpers import SMALL
 
@@ -48,7 +48,7 @@ def checkpoint(tmp_path, nan=False):
 
 
 def run_eval(*args):
-    return subprocess.run([sys.executable, "-m", "tools.cli", "eval", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "worldloop", "eval", *args], capture_output=True, text=True,
                           timeout=600)
 
 

@@ -6,17 +6,17 @@ import math
 import pytest
 import torch
 
-from worldgen.actionlog import read_action_log
-from worldgen.model import explore
-from worldgen.model.checkpoint import save_checkpoint
-from worldgen.model.config import ModelConfig
-from worldgen.model.evaluate import SUITE, path_poses, suite_spec
-from worldgen.model.geometry import Camera
-from worldgen.model.network import RefineNet
-from worldgen.poses import Pose
-from worldgen.procedural.dataset import DatasetConfig
-from worldgen.procedural.render import GroundTruthRenderer
-from worldgen.procedural.spec import BIOMES, biome_default
+from worldloop.worldgen.actionlog import read_action_log
+from worldloop.worldgen.model import explore
+from worldloop.worldgen.model.checkpoint import save_checkpoint
+from worldloop.worldgen.model.config import ModelConfig
+from worldloop.worldgen.model.evaluate import SUITE, path_poses, suite_spec
+from worldloop.worldgen.model.geometry import Camera
+from worldloop.worldgen.model.network import RefineNet
+from worldloop.worldgen.poses import Pose
+from worldloop.worldgen.procedural.dataset import DatasetConfig
+from worldloop.worldgen.procedural.render import GroundTruthRenderer
+from worldloop.worldgen.procedural.spec import BIOMES, biome_default
 
 from helpers import SMALL
 
@@ -65,7 +65,7 @@ def test_suite_is_deterministic_and_on_held_out_seeds(full_suite, tmp_path):
     train = {DatasetConfig(base_seed=0).scene_spec(i).seed for i in range(64)}
     val = {DatasetConfig(base_seed=1_000_003).scene_spec(i).seed for i in range(64)}
     standard = {suite_spec(b).seed for _, b in SUITE}
-    from worldgen.procedural.spec import load_spec
+    from worldloop.worldgen.procedural.spec import load_spec
     from pathlib import Path
     bundled = {load_spec(p).seed for p in Path("scenes").glob("*.toml")}
     assert not seeds & (train | val | standard | bundled)
@@ -151,7 +151,7 @@ def test_cli_judges_given_paths_with_the_explore_measures(tiny_checkpoint, tmp_p
     paths = tmp_path / "paths"
     paths.mkdir()
     explore.build_explore_suite(paths, short=True, limit=1)     # too few frames for a C2ST: it says n/a
-    proc = subprocess.run([sys.executable, "-m", "tools.cli", "eval", "--checkpoint", str(tiny_checkpoint),
+    proc = subprocess.run([sys.executable, "-m", "worldloop", "eval", "--checkpoint", str(tiny_checkpoint),
                            "--paths", str(paths), "--explore", "--sample-every", "4", "--out",
                            str(tmp_path / "r.json"), "--quiet"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr

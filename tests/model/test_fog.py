@@ -4,13 +4,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from worldgen.model.config import ModelConfig
-from worldgen.model.fog import MAX_GAIN, Haze, estimate
-from worldgen.model.geometry import Camera, warp
-from worldgen.model.step import rgb_to_float
-from worldgen.poses import Action, Intrinsics, apply_action
-from worldgen.procedural.render import GroundTruthRenderer
-from worldgen.procedural.spec import biome_default
+from worldloop.worldgen.model.config import ModelConfig
+from worldloop.worldgen.model.fog import MAX_GAIN, Haze, estimate
+from worldloop.worldgen.model.geometry import Camera, warp
+from worldloop.worldgen.model.step import rgb_to_float
+from worldloop.worldgen.poses import Action, Intrinsics, apply_action
+from worldloop.worldgen.procedural.render import GroundTruthRenderer
+from worldloop.worldgen.procedural.spec import biome_default
 
 INTR = Intrinsics(128, 128)
 

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from worldgen.model.geometry import EDGE_WINDOW, Camera, fill_cracks, fill_holes, plucker_map, splat, warp
-from worldgen.model.metrics import psnr, sharpness
-from worldgen.model.step import rgb_to_float, rgb_to_uint8
-from worldgen.poses import Action, Intrinsics, apply_action
+from worldloop.worldgen.model.geometry import EDGE_WINDOW, Camera, fill_cracks, fill_holes, plucker_map, splat, warp
+from worldloop.worldgen.model.metrics import psnr, sharpness
+from worldloop.worldgen.model.step import rgb_to_float, rgb_to_uint8
+from worldloop.worldgen.poses import Action, Intrinsics, apply_action
 
 INTR = Intrinsics(128, 128)
 
@@ -39,7 +39,7 @@ def test_warp_predicts_the_next_ground_truth_frame(village_renderer, act):
 
 def test_nearest_point_wins_the_z_buffer():
     cam = Camera(Intrinsics(16, 16))
-    from worldgen.poses import Pose
+    from worldloop.worldgen.poses import Pose
     p = Pose(0, 0, 0, 0, 0)
     near = (np.full((16, 16, 3), 1.0, np.float32), np.full((16, 16), 2.0, np.float32), p)
     far = (np.zeros((16, 16, 3), np.float32), np.full((16, 16), 9.0, np.float32), p)
@@ -49,7 +49,7 @@ def test_nearest_point_wins_the_z_buffer():
 
 
 def test_fill_cracks_fills_single_pixel_gaps_only():
-    from worldgen.model.geometry import Warped
+    from worldloop.worldgen.model.geometry import Warped
     valid = np.ones((8, 8), bool)
     valid[3, 4] = False            # a crack
     valid[:, 0:2] = False          # a two-pixel-wide hole on the edge stays
@@ -112,7 +112,7 @@ def test_plucker_map_of_a_pure_turn_has_no_moment(village_renderer):
 
 
 def test_bicubic_is_exact_at_centres_keeps_ramps_and_stays_in_range():
-    from worldgen.model.geometry import bicubic
+    from worldloop.worldgen.model.geometry import bicubic
     rng = np.random.default_rng(0)
     img = rng.random((6, 7, 3)).astype(np.float32)
     ys, xs = np.mgrid[0:6, 0:7]
@@ -129,7 +129,7 @@ def test_bicubic_is_exact_at_centres_keeps_ramps_and_stays_in_range():
 def test_resampling_there_and_back_keeps_fine_detail():
     """Half a pixel right, half a pixel back, ten times, as a warp chain does: the spline keeps the detail that
     linear interpolation smears (what a chain of warps loses every tick, docs/model.md)."""
-    from worldgen.model.geometry import bicubic
+    from worldloop.worldgen.model.geometry import bicubic
     ys, xs = np.mgrid[0:24, 0:24].astype(np.float64)
     detail = 0.5 + 0.2 * np.sin(2 * np.pi * xs / 4.0) + 0.2 * np.cos(2 * np.pi * (xs + ys) / 6.0)   # a few pixels
     img = np.repeat(detail[..., None], 3, -1).astype(np.float32)
@@ -182,7 +182,7 @@ def test_a_chain_of_warps_drifts_less_than_a_chain_of_nearest_splats(village_ren
 def test_a_sky_hole_takes_the_colour_of_its_elevation(pitch):
     """A sky whose colour depends on elevation only (as a rendered sky does): a strip revealed at the edge is
     filled at the right elevation, where copying along the row is off by the perspective."""
-    from worldgen.model.geometry import SKY_DEPTH_M
+    from worldloop.worldgen.model.geometry import SKY_DEPTH_M
     cam = Camera(INTR)
     elev = cam.elevation(pitch)
     shade = np.clip(0.5 + 0.8 * elev, 0, 1)
@@ -214,7 +214,7 @@ def test_elevation_is_zero_on_the_horizon_and_grows_upwards():
 
 
 def test_silhouettes_of_near_things_are_marked_far_ones_not():
-    from worldgen.model.geometry import near_silhouettes
+    from worldloop.worldgen.model.geometry import near_silhouettes
     d = np.full((16, 16), 300.0, np.float32)       # far ground
     d[:, :4] = 1000.0                              # sky on the left: a far outline at column 4
     d[4:8, 8:10] = 5.0                             # a near post
@@ -236,8 +236,8 @@ def test_the_warp_says_which_pixels_it_sampled_back(village_renderer):
 
 
 def test_the_smooth_ground_is_no_outline(gl_ctx, flat_village):
-    from worldgen.model.geometry import near_silhouettes
-    from worldgen.procedural.render import GroundTruthRenderer
+    from worldloop.worldgen.model.geometry import near_silhouettes
+    from worldloop.worldgen.procedural.render import GroundTruthRenderer
     r = GroundTruthRenderer(flat_village, ctx=gl_ctx)
     p = r.world.spawn_pose()
     for res in (64, 128, 256):
@@ -253,8 +253,8 @@ def test_refined_depth_does_not_shrink_along_a_walk(gl_ctx):
     """A chain of warps walking straight on, true depth only at the start: the splat's nearest-point depth
     shrinks the ground's a little every tick (the generated world's depth halved on a 100 m trek), the
     refined depth stays on the true surface."""
-    from worldgen.procedural.render import GroundTruthRenderer
-    from worldgen.procedural.spec import biome_default
+    from worldloop.worldgen.procedural.render import GroundTruthRenderer
+    from worldloop.worldgen.procedural.spec import biome_default
     r = GroundTruthRenderer(biome_default("meadow", seed=3), ctx=gl_ctx)
     cam = Camera(INTR)
     poses = [r.world.spawn_pose()]

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from worldgen.model.generator import NeuralGenerator
-from worldgen.model.geometry import SKY_DEPTH_M, Camera, object_mask
-from worldgen.model.invent import INVENT_NEAR_M, Exemplar
-from worldgen.poses import Action, Pose
+from worldloop.worldgen.model.generator import NeuralGenerator
+from worldloop.worldgen.model.geometry import SKY_DEPTH_M, Camera, object_mask
+from worldloop.worldgen.model.invent import INVENT_NEAR_M, Exemplar
+from worldloop.worldgen.poses import Action, Pose
 
 from helpers import SMALL, zero_net
 

@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from worldgen.model.generator import NeuralGenerator
-from worldgen.model.geometry import Camera
-from worldgen.model.memory import SpatialMemory
-from worldgen.model.step import rgb_to_float, rgb_to_uint8
-from worldgen.poses import Action, Pose
+from worldloop.worldgen.model.generator import NeuralGenerator
+from worldloop.worldgen.model.geometry import Camera
+from worldloop.worldgen.model.memory import SpatialMemory
+from worldloop.worldgen.model.step import rgb_to_float, rgb_to_uint8
+from worldloop.worldgen.poses import Action, Pose
 
 from helpers import SMALL, zero_net
 
@@ -102,13 +102,13 @@ def test_a_full_turn_comes_back_to_what_was_seen(village_renderer):
     for _ in range(126):
         f = gen.step(Action(yaw=step))
     assert abs(math.remainder(f.pose.yaw - p.yaw, 2 * math.pi)) < 1e-9
-    from worldgen.model.metrics import psnr
+    from worldloop.worldgen.model.metrics import psnr
     assert psnr(f.rgb, start.rgb) > 40
 
 
 def test_settled_pixels_keep_the_geometry_colour_the_rest_take_the_correction(village_renderer):
-    from worldgen.model.geometry import near_silhouettes
-    from worldgen.model.step import decode, decode_depth, prepare
+    from worldloop.worldgen.model.geometry import near_silhouettes
+    from worldloop.worldgen.model.step import decode, decode_depth, prepare
     gen = NeuralGenerator(SMALL, zero_net, invent=False)
     gen.start(frame_at(village_renderer, village_renderer.world.spawn_pose()))
     prep = prepare(gen.state, Action(yaw=0.12))           # a turn: a strip at one edge is new
@@ -133,7 +133,7 @@ def test_settled_pixels_keep_the_geometry_colour_the_rest_take_the_correction(vi
 def test_a_step_settles_unless_told_not_to_as_training_rollouts_are(village_renderer):
     from types import SimpleNamespace
 
-    from worldgen.model.train import TrainConfig, rollout_start
+    from worldloop.worldgen.model.train import TrainConfig, rollout_start
     start = frame_at(village_renderer, village_renderer.world.spawn_pose())
     bank = SimpleNamespace(rgb=np.stack([start.rgb] * 3), depth=np.stack([start.depth] * 3),
                            ep_start=np.zeros(3, int), pose_at=lambda i: start.pose)

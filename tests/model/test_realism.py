@@ -1,7 +1,7 @@
 """Realism measures: each tells apart what it should and not what it should not."""
 import numpy as np
 
-from worldgen.model import realism
+from worldloop.worldgen.model import realism
 
 
 def textures(n, seed, res=32):

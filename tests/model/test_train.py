@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from worldgen.model.train import TrainConfig, horizon_at, load_train_config, train
+from worldloop.worldgen.model.train import TrainConfig, horizon_at, load_train_config, train
 
 from helpers import TINY
 
@@ -52,10 +52,10 @@ def test_bad_config_is_refused(tmp_path):
 
 DDP_SCRIPT = """
 import hashlib, sys, torch, torch.distributed as dist
-from worldgen.model import train as T
+from worldloop.worldgen.model import train as T
 cfg = T.load_train_config(sys.argv[1])
 # every rank reports a digest of its final weights, gathered just before the process group closes
-import worldgen.model.network as N
+import worldloop.worldgen.model.network as N
 net_holder = {}
 orig_init = N.RefineNet.__init__
 def keep(self, *a, **k):
@@ -90,7 +90,7 @@ def test_ddp_two_processes_keep_identical_weights(tmp_path):
     assert len(digests) == 2 and digests[0] == digests[1]
     # and the weights did move: they differ from the initial ones
     import torch
-    from worldgen.model.network import RefineNet
+    from worldloop.worldgen.model.network import RefineNet
     torch.manual_seed(0)
     cfg = load_train_config(cfg_path)
     import hashlib
@@ -102,8 +102,8 @@ def test_ddp_two_processes_keep_identical_weights(tmp_path):
 def test_the_shipped_configs_load_and_their_networks_run():
     """bundled (the bundled model's recipe), adversarial (the experiment) and gpu256 (for a GPU machine)."""
     import torch
-    from worldgen.model.network import RefineNet
-    from worldgen.model.step import IN_CHANNELS
+    from worldloop.worldgen.model.network import RefineNet
+    from worldloop.worldgen.model.step import IN_CHANNELS
     root = Path(__file__).resolve().parents[2] / "worldgen" / "model" / "configs"
     cfgs = {p.stem: load_train_config(p) for p in root.glob("*.toml")}
     assert {"bundled", "adversarial", "gpu256"} <= set(cfgs)

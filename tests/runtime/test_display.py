@@ -6,12 +6,12 @@ import math
 import numpy as np
 import pytest
 
-from runtime.display import Display, read_framebuffer
-from worldgen.model.config import ModelConfig
-from worldgen.model.metrics import psnr
-from worldgen.procedural.render import GroundTruthRenderer, make_current
-from worldgen.procedural.spec import biome_default
-from worldgen.procedural.world import World
+from worldloop.runtime.display import Display, read_framebuffer
+from worldloop.worldgen.model.config import ModelConfig
+from worldloop.worldgen.model.metrics import psnr
+from worldloop.worldgen.procedural.render import GroundTruthRenderer, make_current
+from worldloop.worldgen.procedural.spec import biome_default
+from worldloop.worldgen.procedural.world import World
 
 CFG = ModelConfig()
 SPEC = biome_default("village", seed=3)

@@ -4,13 +4,13 @@ import subprocess
 import sys
 import time
 
-from runtime import fuzz
-from worldgen.errors import FileRefused
+from worldloop.runtime import fuzz
+from worldloop.worldgen.errors import FileRefused
 
 
 def test_no_mutated_file_crashes_hangs_or_runs_away_with_memory(tmp_path):
     out = tmp_path / "fuzz.json"
-    proc = subprocess.run([sys.executable, "-m", "tools.cli", "fuzz", "--cases", "200", "--seed", "11", "--quiet",
+    proc = subprocess.run([sys.executable, "-m", "worldloop", "fuzz", "--cases", "200", "--seed", "11", "--quiet",
                            "--out", str(out)], capture_output=True, text=True, timeout=240)
     rep = json.loads(out.read_text())
     assert len(rep["kinds"]) >= 15 and all(k["cases"] == 200 for k in rep["kinds"].values())

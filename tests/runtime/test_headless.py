@@ -5,17 +5,17 @@ import numpy as np
 import pytest
 import torch
 
-from runtime.app import frame_digest, run_headless
-from worldgen.saves import SaveError
-from runtime.session import Session
-from worldgen.model.checkpoint import save_checkpoint
-from worldgen.model.config import ModelConfig
-from worldgen.model.network import RefineNet
-from worldgen.poses import Action, Pose, apply_action
-from worldgen.procedural.noise import seed_rng
-from worldgen.procedural.spec import biome_default
-from worldgen.procedural.trajectories import random_walk
-from worldgen.procedural.world import World
+from worldloop.runtime.app import frame_digest, run_headless
+from worldloop.worldgen.saves import SaveError
+from worldloop.runtime.session import Session
+from worldloop.worldgen.model.checkpoint import save_checkpoint
+from worldloop.worldgen.model.config import ModelConfig
+from worldloop.worldgen.model.network import RefineNet
+from worldloop.worldgen.poses import Action, Pose, apply_action
+from worldloop.worldgen.procedural.noise import seed_rng
+from worldloop.worldgen.procedural.spec import biome_default
+from worldloop.worldgen.procedural.trajectories import random_walk
+from worldloop.worldgen.procedural.world import World
 
 SPEC = biome_default("village", seed=1)
 SPEC_START = World(SPEC).spawn_pose()
@@ -106,7 +106,7 @@ def test_bad_saves_are_refused_and_the_game_goes_on(tiny_checkpoint, tmp_path):
 def test_the_loop_draws_every_turn_and_a_still_view_only_when_a_frame_arrives():
     """The window loop presents only frames that would differ; a mouse turn always gets a new one. Standing
     still at 60 display frames a second, only the 30 new frames a second from the generator are drawn."""
-    from runtime.bench import loop_cost
+    from worldloop.runtime.bench import loop_cost
     cost = loop_cost(lambda: Session("oracle", None, SPEC), frames=90)
     assert cost["turning"]["drawn_share"] == 1.0
     assert 0.3 < cost["still"]["drawn_share"] < 0.75
@@ -114,7 +114,7 @@ def test_the_loop_draws_every_turn_and_a_still_view_only_when_a_frame_arrives():
 
 
 def test_the_headless_hud_shows_the_rates_it_runs_at(monkeypatch):
-    import runtime.app as app
+    import worldloop.runtime.app as app
     seen = []
     real = app.hud_lines
     monkeypatch.setattr(app, "hud_lines", lambda *a, **k: seen.append(a) or real(*a, **k))
@@ -124,7 +124,7 @@ def test_the_headless_hud_shows_the_rates_it_runs_at(monkeypatch):
 
 
 def test_a_generator_fault_goes_back_to_the_last_good_state(tiny_checkpoint, tmp_path):
-    from runtime.session import SNAPSHOT_EVERY, GeneratorFault
+    from worldloop.runtime.session import SNAPSHOT_EVERY, GeneratorFault
     session = Session("torch", tiny_checkpoint, SPEC, record=tmp_path / "rec")
     gen = session.backend.gen
     real, calls = gen.net, []
@@ -152,8 +152,8 @@ def test_a_generator_fault_goes_back_to_the_last_good_state(tiny_checkpoint, tmp
 def test_ticks_the_model_misses_still_move_the_player(gl_ctx):
     """A model too slow for every tick: the ticks not sent carry their motion into the next one sent, so the
     player covers the same ground in the same time, and the HUD says the tick rate fell."""
-    from runtime.bench import _StillWorker, _core
-    from worldgen.procedural.render import make_current
+    from worldloop.runtime.bench import _StillWorker, _core
+    from worldloop.worldgen.procedural.render import make_current
 
     class SlowWorker(_StillWorker):
         calls = 0
@@ -183,9 +183,9 @@ def test_a_stalled_or_failing_generator_never_stalls_the_display(gl_ctx):
     """The generator stalls 500 ms on one tick and raises on another: the loop's frames stay short, and the
     fault reaches the HUD's messages."""
     import time as _time
-    from runtime.bench import _core
-    from runtime.worker import GeneratorWorker
-    from worldgen.procedural.render import make_current
+    from worldloop.runtime.bench import _core
+    from worldloop.runtime.worker import GeneratorWorker
+    from worldloop.worldgen.procedural.render import make_current
 
     class Moody(Session):
         n = 0
@@ -222,7 +222,7 @@ def test_a_stalled_or_failing_generator_never_stalls_the_display(gl_ctx):
 def test_the_window_loop_benchmark_walks_with_the_generator_beside_the_display():
     """bench busy's window case: the generator on its worker, the display at 60 Hz; ticks arrive at about the
     model's rate (the oracle is fast here) and the player, holding forward, is carried along."""
-    from runtime.bench import paced_play, window_play
+    from worldloop.runtime.bench import paced_play, window_play
     r = window_play(lambda: Session("oracle", None, SPEC), 1.5, size=(128, 128))
     assert 10 < r["ticks_per_s"] <= 31 and r["ticks"] > 15
     assert r["frame_p90_ms"] < 1000 and r["step_p50_ms"] > 0
@@ -233,7 +233,7 @@ def test_the_window_loop_benchmark_walks_with_the_generator_beside_the_display()
 
 @pytest.mark.parametrize("here,busy,want", [(2, 0.0, 2), (2, 1.0, 2), (2, 2.0, 1), (8, 6.0, 3), (8, 0.1, 8), (1, 0.9, 1)])
 def test_generator_threads_are_the_free_cores_plus_one(monkeypatch, here, busy, want):
-    from runtime import cores
+    from worldloop.runtime import cores
     monkeypatch.setattr(cores, "cores_here", lambda: here)
     monkeypatch.setattr(cores, "busy_cores", lambda sample_s=0.2: busy)
     threads, why = cores.generator_threads()
@@ -243,9 +243,9 @@ def test_generator_threads_are_the_free_cores_plus_one(monkeypatch, here, busy, 
 
 @pytest.fixture(scope="module")
 def tiny_drawer(tmp_path_factory):
-    from worldgen.model.drawer import DRAW_IN_CHANNELS
-    from worldgen.model.network import DrawNet
-    from worldgen.model.train_drawer import save_drawer
+    from worldloop.worldgen.model.drawer import DRAW_IN_CHANNELS
+    from worldloop.worldgen.model.network import DrawNet
+    from worldloop.worldgen.model.train_drawer import save_drawer
     torch.manual_seed(2)
     net = DrawNet(DRAW_IN_CHANNELS)
     with torch.no_grad():
@@ -279,10 +279,10 @@ def test_play_with_a_drawer_saves_loads_and_names_it(backend, tiny_checkpoint, t
 
 def test_a_drawer_of_another_resolution_is_refused(tiny_checkpoint, tmp_path):
     import json
-    from worldgen.model.checkpoint import CheckpointError
-    from worldgen.model.drawer import DRAW_IN_CHANNELS
-    from worldgen.model.network import DrawNet
-    from worldgen.model.train_drawer import save_drawer
+    from worldloop.worldgen.model.checkpoint import CheckpointError
+    from worldloop.worldgen.model.drawer import DRAW_IN_CHANNELS
+    from worldloop.worldgen.model.network import DrawNet
+    from worldloop.worldgen.model.train_drawer import save_drawer
     save_drawer(tmp_path / "d128", DrawNet(DRAW_IN_CHANNELS), {"step": 0, "res": 128})
     assert json.loads((tmp_path / "d128.json").read_text())["res"] == 128
     with pytest.raises(CheckpointError, match="d128.json: field res"):
@@ -293,7 +293,7 @@ def test_starts_on_one_thread_share_one_gl_context(tiny_checkpoint, monkeypatch)
     import threading
 
     import moderngl
-    from runtime.glcontext import thread_context
+    from worldloop.runtime.glcontext import thread_context
     made = []
     real = moderngl.create_standalone_context
     monkeypatch.setattr(moderngl, "create_standalone_context", lambda *a, **k: made.append(1) or real(*a, **k))
@@ -310,7 +310,7 @@ def test_starts_on_one_thread_share_one_gl_context(tiny_checkpoint, monkeypatch)
 
 @pytest.mark.parametrize("backend", ["oracle", "torch"])
 def test_every_backend_is_a_generator_with_stats(backend, tiny_checkpoint):
-    from runtime.backends import Generator
+    from worldloop.runtime.backends import Generator
     s = Session(backend, tiny_checkpoint if backend == "torch" else None, SPEC)
     assert isinstance(s.backend, Generator)
     for a in script(20):
@@ -321,7 +321,7 @@ def test_every_backend_is_a_generator_with_stats(backend, tiny_checkpoint):
 
 
 def test_the_compare_view_and_the_memory_map(tiny_checkpoint, tmp_path):
-    from runtime.compare import heat, memory_map, psnr
+    from worldloop.runtime.compare import heat, memory_map, psnr
     acts = script(40)
     r = run_headless(Session("torch", tiny_checkpoint, SPEC), 40, acts, size=(384, 128), compare=True,
                      show_memory=True)
@@ -342,7 +342,7 @@ def test_the_compare_view_and_the_memory_map(tiny_checkpoint, tmp_path):
 
 @pytest.mark.parametrize("backend", ["oracle", "torch"])
 def test_the_action_recorded_is_the_one_applied(backend, tiny_checkpoint, tmp_path):
-    from worldgen.actionlog import read_action_log
+    from worldloop.worldgen.actionlog import read_action_log
     s = Session(backend, tiny_checkpoint if backend == "torch" else None, SPEC, record=tmp_path / "r")
     wild = np.array([5.0, -5.0, 0.0, 3.0, -3.0])            # far outside the trained range
     before = s.frame.pose

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from runtime.bindings import Bindings, load_bindings
-from runtime.clock import FixedStep, ManualClock
-from runtime.input import ActionMapper, InputState
+from worldloop.runtime.bindings import Bindings, load_bindings
+from worldloop.runtime.clock import FixedStep, ManualClock
+from worldloop.runtime.input import ActionMapper, InputState
 
 ACTION_MAX = (0.14, 0.14, 0.2, 0.06, 0.03)
 
@@ -96,8 +96,8 @@ def test_bindings_file_overrides_and_refuses_unknowns(tmp_path):
 
 
 def test_the_hud_key_help_comes_from_the_bindings_in_use(tmp_path):
-    from runtime.app import hud_lines
-    from worldgen.poses import Pose
+    from worldloop.runtime.app import hud_lines
+    from worldloop.worldgen.poses import Pose
     default = hud_lines("onnx", 60, 30, 15, Pose(0, 0, 0, 0, 0), 3)
     assert "WASD move" in default[2] and "Esc frees" in default[2] and default[3].startswith("F5 save  F9 load")
     p = tmp_path / "keys.toml"

@@ -6,7 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from worldgen.saves import VERSION, SaveError, read_save, write_save
+from worldloop.worldgen.saves import VERSION, SaveError, read_save, write_save
 
 
 def make(tmp_path):

@@ -26,7 +26,7 @@ def free_port() -> int:
 
 def start_server(*extra, backend="oracle"):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "serve", "--backend", backend, "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "worldloop", "serve", "--backend", backend, "--port", str(port),
                              "--size", "128", *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     deadline = time.time() + 60
@@ -248,14 +248,14 @@ def test_webxr_shows_each_eye_its_half_upright(server):
 
 
 def test_serve_says_how_to_reach_it():
-    from runtime.serve import reach_lines
+    from worldloop.runtime.serve import reach_lines
     assert reach_lines("127.0.0.1", 8080)[0].endswith("http://127.0.0.1:8080/ in a browser")
     lines = reach_lines("0.0.0.0", 9000)
     assert len(lines) == 3 and ("from a phone" in lines[1] or "cannot reach" in lines[1])
 
 
 def test_a_tour_in_the_browser_shows_its_captions():
-    from runtime.tour import load_tour
+    from worldloop.runtime.tour import load_tour
     proc, url = start_server("--tour", str(ROOT / "scenes" / "tours" / "forest.toml"))
     page = None
     try:
@@ -352,7 +352,7 @@ def test_bad_messages_and_other_sites_are_refused_without_harm(server):
 
 def test_a_port_in_use_is_one_line():
     import socket as _socket
-    from runtime.serve import check_address
+    from worldloop.runtime.serve import check_address
     with _socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()

@@ -4,13 +4,13 @@ import math
 import numpy as np
 import pytest
 
-from runtime.display import Display, read_framebuffer
-from runtime.stereo import StereoOptions, eye_poses, eye_viewports
-from worldgen.model.config import ModelConfig
-from worldgen.poses import Pose, heading_vectors
-from worldgen.procedural.render import GroundTruthRenderer
-from worldgen.procedural.spec import biome_default
-from worldgen.procedural.world import World
+from worldloop.runtime.display import Display, read_framebuffer
+from worldloop.runtime.stereo import StereoOptions, eye_poses, eye_viewports
+from worldloop.worldgen.model.config import ModelConfig
+from worldloop.worldgen.poses import Pose, heading_vectors
+from worldloop.worldgen.procedural.render import GroundTruthRenderer
+from worldloop.worldgen.procedural.spec import biome_default
+from worldloop.worldgen.procedural.world import World
 
 CFG = ModelConfig(res=128)
 
@@ -122,12 +122,12 @@ def test_the_lens_vignette_and_horizon_change_the_picture_where_they_should(gl_c
 
 
 def test_snap_turning_jumps_the_view_and_the_generator_catches_up(gl_ctx):
-    from runtime.app import LoopCore
-    from runtime.bench import _StillWorker
-    from runtime.bindings import Bindings
-    from runtime.clock import FixedStep
-    from runtime.input import ActionMapper, InputState
-    from runtime.session import Session
+    from worldloop.runtime.app import LoopCore
+    from worldloop.runtime.bench import _StillWorker
+    from worldloop.runtime.bindings import Bindings
+    from worldloop.runtime.clock import FixedStep
+    from worldloop.runtime.input import ActionMapper, InputState
+    from worldloop.runtime.session import Session
     spec = biome_default("meadow", seed=2)
     session = Session("oracle", None, spec)
     worker = _StillWorker(session)

@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime.tour import TourError, compile_tour, load_tour, tour_scene
-from worldgen.model.config import ModelConfig
-from worldgen.poses import Action, apply_action, heading_vectors
-from worldgen.procedural.world import World
+from worldloop.runtime.tour import TourError, compile_tour, load_tour, tour_scene
+from worldloop.worldgen.model.config import ModelConfig
+from worldloop.worldgen.poses import Action, apply_action, heading_vectors
+from worldloop.worldgen.procedural.world import World
 
 ROOT = Path(__file__).resolve().parents[2]
 CFG = ModelConfig()
@@ -31,7 +31,7 @@ def test_bundled_tours_compile_and_reach_every_stop(name):
             i += 1
         reached.append(math.hypot(pose.x - target[0], pose.z - target[1]))
     assert max(reached) < 0.1
-    from worldgen.procedural.world import EYE_HEIGHT_M
+    from worldloop.worldgen.procedural.world import EYE_HEIGHT_M
     for a in c.actions[i:]:
         pose = apply_action(pose, Action.from_array(a))
     assert abs(pose.y - (float(world.height(pose.x, pose.z)) + EYE_HEIGHT_M)) < 0.05   # the eyes follow the ground
@@ -58,8 +58,8 @@ def test_bad_tours_are_refused_naming_the_field(tmp_path):
 
 
 def test_a_headless_tour_shows_its_captions(tmp_path):
-    from runtime.app import run_headless
-    from runtime.session import Session
+    from worldloop.runtime.app import run_headless
+    from worldloop.runtime.session import Session
     tour = load_tour(ROOT / "scenes" / "tours" / "forest.toml")
     spec = tour_scene(tour)
     c = compile_tour(tour, World(spec), CFG)
@@ -85,13 +85,13 @@ def test_a_headless_tour_shows_its_captions(tmp_path):
 
 
 def test_the_kiosk_loops_and_a_visitor_takes_over_until_idle(gl_ctx):
-    from runtime.app import LoopCore
-    from runtime.bench import _StillWorker
-    from runtime.bindings import Bindings
-    from runtime.clock import FixedStep
-    from runtime.display import Display
-    from runtime.input import ActionMapper, InputState, ScriptedInput
-    from runtime.session import Session
+    from worldloop.runtime.app import LoopCore
+    from worldloop.runtime.bench import _StillWorker
+    from worldloop.runtime.bindings import Bindings
+    from worldloop.runtime.clock import FixedStep
+    from worldloop.runtime.display import Display
+    from worldloop.runtime.input import ActionMapper, InputState, ScriptedInput
+    from worldloop.runtime.session import Session
     tour = load_tour(ROOT / "scenes" / "tours" / "forest.toml")
     spec = tour_scene(tour)
     c = compile_tour(tour, World(spec), CFG)
@@ -102,7 +102,7 @@ def test_the_kiosk_loops_and_a_visitor_takes_over_until_idle(gl_ctx):
         def send(self, cmd, *args):
             if cmd == "reset":
                 self.resets += 1
-                from runtime.worker import Published
+                from worldloop.runtime.worker import Published
                 self._pub = Published(self.session.frame, 0, 0.0, self._pub.serial + 1, self._pub.last_step)
             super().send(cmd, *args)
 

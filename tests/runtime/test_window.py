@@ -35,7 +35,7 @@ def xdo(display, *args, check=True):
 def start_game(display, tmp_path, *extra):
     env = dict(os.environ, DISPLAY=display, WORLDLOOP_DATA=str(tmp_path))     # saves and screenshots go there
     env.pop("SDL_VIDEODRIVER", None)
-    proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "play", "--backend", "oracle", "--window", "480x360",
+    proc = subprocess.Popen([sys.executable, "-m", "worldloop", "play", "--backend", "oracle", "--window", "480x360",
                              *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=tmp_path)
     deadline = time.time() + 60
@@ -87,7 +87,7 @@ def test_keys_and_mouse_move_the_camera(xvfb, tmp_path):
 
 def test_no_display_says_so_in_one_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
-    proc = subprocess.run([sys.executable, "-m", "tools.cli", "play"], env=env, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "worldloop", "play"], env=env, capture_output=True, text=True,
                           timeout=60, cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "--headless" in proc.stderr and "Traceback" not in proc.stderr
@@ -97,7 +97,7 @@ def test_no_display_says_so_in_one_line(tmp_path):
 def test_game_keys_screenshot_save_pause_step_reset_load(xvfb, tmp_path):
     """F12 writes a PNG of the window and F5 a save; while P pauses, holding W moves nothing and . steps one
     tick; Backspace goes back to the spawn; F9 loads the save from disk. Each state is read from a save."""
-    from worldgen.saves import read_save
+    from worldloop.worldgen.saves import read_save
     proc, win = start_game(xvfb, tmp_path)
     save = tmp_path / "saves" / "quicksave.wlsave"
 
@@ -140,7 +140,7 @@ def test_game_keys_screenshot_save_pause_step_reset_load(xvfb, tmp_path):
 
 def test_ctrl_c_in_the_window_keeps_the_recording(xvfb, tmp_path):
     import signal
-    from worldgen.actionlog import read_action_log
+    from worldloop.worldgen.actionlog import read_action_log
     import imageio_ffmpeg
     proc, _ = start_game(xvfb, tmp_path, "--record", str(tmp_path / "rec"))
     time.sleep(3)

@@ -8,7 +8,7 @@ from PIL import Image
 
 
 def run(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "tools.cli", *args], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "worldloop", *args], capture_output=True, text=True,
                           timeout=300)
     if check and proc.returncode != 0:
         raise AssertionError(f"worldloop {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -85,6 +85,6 @@ def test_nonsense_options_are_refused_before_any_work(tmp_path):
 
 
 def test_a_reader_that_leaves_early_ends_the_command_quietly():
-    proc = subprocess.run(f"{sys.executable} -m tools.cli scene list | head -1", shell=True, capture_output=True,
+    proc = subprocess.run(f"{sys.executable} -m worldloop scene list | head -1", shell=True, capture_output=True,
                           text=True, timeout=120)
     assert proc.stdout.count("\n") == 1 and proc.stderr == ""

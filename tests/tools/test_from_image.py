@@ -4,13 +4,13 @@ import pytest
 import torch
 from PIL import Image
 
-from runtime.backends import BackendUnavailable
-from runtime.session import Session
-from runtime.from_image import scene_from_image
-from worldgen.model.checkpoint import save_checkpoint
-from worldgen.model.config import ModelConfig
-from worldgen.model.network import RefineNet
-from worldgen.procedural.spec import SpecError, load_spec
+from worldloop.runtime.backends import BackendUnavailable
+from worldloop.runtime.session import Session
+from worldloop.runtime.from_image import scene_from_image
+from worldloop.worldgen.model.checkpoint import save_checkpoint
+from worldloop.worldgen.model.config import ModelConfig
+from worldloop.worldgen.model.network import RefineNet
+from worldloop.worldgen.procedural.spec import SpecError, load_spec
 
 CFG = ModelConfig(res=64, channels=(8, 16, 16))
 
@@ -74,7 +74,7 @@ def test_start_frame_files_stay_in_the_scene_folder(tmp_path, name, says):
 
 
 def test_a_start_frame_of_the_wrong_size_is_refused_from_its_header(tmp_path):
-    from runtime.from_image import picture_frame
+    from worldloop.runtime.from_image import picture_frame
     Image.new("RGB", (3000, 2000)).save(tmp_path / "big.png")
     np.save(tmp_path / "d.npy", np.ones((64, 64), np.float32))
     (tmp_path / "s.toml").write_text('seed = 1\n[start_frame]\nrgb = "big.png"\ndepth = "d.npy"\n')
@@ -100,7 +100,7 @@ def _picture_scene(tmp_path, checkpoint):
 def test_a_save_carries_its_picture_and_no_path_of_this_machine(tmp_path, checkpoint):
     import json
     import shutil
-    from worldgen.saves import read_save
+    from worldloop.worldgen.saves import read_save
     spec = _picture_scene(tmp_path, checkpoint)
     a = Session("torch", checkpoint, spec)
     start = a.frame
@@ -122,7 +122,7 @@ def test_a_save_carries_its_picture_and_no_path_of_this_machine(tmp_path, checkp
 
 
 def test_a_save_whose_start_frame_was_altered_is_refused(tmp_path, checkpoint):
-    from worldgen.saves import SaveError, read_save, write_save
+    from worldloop.worldgen.saves import SaveError, read_save, write_save
     spec = _picture_scene(tmp_path, checkpoint)
     a = Session("torch", checkpoint, spec)
     a.save(tmp_path / "p.wlsave")
@@ -166,9 +166,9 @@ def test_a_recording_keeps_its_picture_beside_it_and_replays_from_there(tmp_path
     shutil.rmtree(tmp_path / "scenes")
     moved = tmp_path / "elsewhere"
     shutil.copytree(tmp_path / "rec", moved)                       # the folder travels as a whole
-    from worldgen.actionlog import read_action_log
-    from worldgen.procedural.spec import resolve_start_frame, spec_from_dict
-    from worldgen.actionlog import ActionLogError
+    from worldloop.worldgen.actionlog import read_action_log
+    from worldloop.worldgen.procedural.spec import resolve_start_frame, spec_from_dict
+    from worldloop.worldgen.actionlog import ActionLogError
     log = read_action_log(moved / "walk.ndjson")
     replay = resolve_start_frame(spec_from_dict(log.scene), moved / "walk.ndjson", ActionLogError, "scene.start_frame")
     b = Session("torch", checkpoint, replay)

@@ -8,11 +8,11 @@ import time
 import imageio_ffmpeg
 import pytest
 
-from worldgen.actionlog import read_action_log
+from worldloop.worldgen.actionlog import read_action_log
 
 
 def start(*args, cwd=None):
-    return subprocess.Popen([sys.executable, "-m", "tools.cli", *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "worldloop", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=cwd,
                             env={**os.environ, "PYTHONPATH": os.getcwd()})
 
@@ -89,7 +89,7 @@ def test_data_gen_stopped_by_ctrl_c_leaves_whole_shards_and_resumes(tmp_path):
     proc = start(*args)
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
-    check = subprocess.run([sys.executable, "-m", "tools.cli", "data", "check", str(out)], capture_output=True,
+    check = subprocess.run([sys.executable, "-m", "worldloop", "data", "check", str(out)], capture_output=True,
                            text=True, timeout=120)
     assert check.returncode == 0 and "OK" in check.stdout
 

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runtime.editor import SceneEditor
-from worldgen.procedural.authoring import new_scene, parse_set, save_scene
-from worldgen.procedural.spec import SpecError, load_spec
+from worldloop.runtime.editor import SceneEditor
+from worldloop.worldgen.procedural.authoring import new_scene, parse_set, save_scene
+from worldloop.worldgen.procedural.spec import SpecError, load_spec
 
 
 def cli(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "tools.cli", *args], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "worldloop", *args], capture_output=True, text=True, timeout=300)
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -71,14 +71,14 @@ def test_list_shows_bundled_and_user_scenes(tmp_path):
     user = tmp_path / "mine"
     user.mkdir()
     save_scene(new_scene("coast", 3, [], "harbour"), user / "harbour.toml")
-    proc = subprocess.run([sys.executable, "-m", "tools.cli", "scene", "list"], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "worldloop", "scene", "list"], capture_output=True, text=True,
                           env=dict(os.environ, WORLDLOOP_SCENES=str(user)), timeout=120)
     assert "bundled  default" in proc.stdout and "user     harbour" in proc.stdout
 
 
 def test_capture_turns_a_save_into_a_scene(tmp_path):
-    from runtime.session import Session
-    from worldgen.procedural.spec import biome_default
+    from worldloop.runtime.session import Session
+    from worldloop.worldgen.procedural.spec import biome_default
     s = Session("oracle", None, biome_default("ruins", seed=4))
     for _ in range(40):
         s.step(np.array([0.1, 0.0, 0.0, 0.02, 0.0]))
@@ -124,7 +124,7 @@ def test_raised_hills_never_bury_the_editor_camera(gl_ctx):
 
 
 def test_a_bundled_scene_is_edited_into_a_user_copy(tmp_path, monkeypatch):
-    from runtime.editor import default_out
+    from worldloop.runtime.editor import default_out
     monkeypatch.setenv("WORLDLOOP_SCENES", str(tmp_path / "mine"))
     assert default_out("scenes/meadow.toml") == tmp_path / "mine" / "meadow.toml"
     own = tmp_path / "own.toml"
@@ -134,7 +134,7 @@ def test_a_bundled_scene_is_edited_into_a_user_copy(tmp_path, monkeypatch):
 
 def test_floats_are_saved_without_binary_tails(tmp_path):
     import dataclasses
-    from worldgen.procedural.authoring import save_scene
+    from worldloop.worldgen.procedural.authoring import save_scene
     spec = load_spec("scenes/meadow.toml")
     spec = dataclasses.replace(spec, spawn=dataclasses.replace(spec.spawn, x=0.1 + 0.2, z=51.839999999999996))
     text = save_scene(spec, tmp_path / "s.toml").read_text()

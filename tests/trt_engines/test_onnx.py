@@ -8,18 +8,18 @@ import numpy as np
 import pytest
 import torch
 
-from trt_engines.export import ExportError, export_onnx, read_sidecar, sidecar_path
-from trt_engines.ort import OrtNet, make_session
-from worldgen.model.checkpoint import save_checkpoint
-from worldgen.model.config import ModelConfig
-from worldgen.model.generator import NeuralGenerator, TorchNet, load_torch_net
-from worldgen.model.metrics import psnr
-from worldgen.model.network import RefineNet
-from worldgen.poses import Frame
-from worldgen.procedural.noise import seed_rng
-from worldgen.procedural.render import GroundTruthRenderer
-from worldgen.procedural.spec import biome_default
-from worldgen.procedural.trajectories import random_walk
+from worldloop.trt_engines.export import ExportError, export_onnx, read_sidecar, sidecar_path
+from worldloop.trt_engines.ort import OrtNet, make_session
+from worldloop.worldgen.model.checkpoint import save_checkpoint
+from worldloop.worldgen.model.config import ModelConfig
+from worldloop.worldgen.model.generator import NeuralGenerator, TorchNet, load_torch_net
+from worldloop.worldgen.model.metrics import psnr
+from worldloop.worldgen.model.network import RefineNet
+from worldloop.worldgen.poses import Frame
+from worldloop.worldgen.procedural.noise import seed_rng
+from worldloop.worldgen.procedural.render import GroundTruthRenderer
+from worldloop.worldgen.procedural.spec import biome_default
+from worldloop.worldgen.procedural.trajectories import random_walk
 
 CFG = ModelConfig(res=64, channels=(16, 32, 32))
 
@@ -78,7 +78,7 @@ BUNDLED = Path(__file__).resolve().parents[2] / "worldgen" / "model" / "weights"
 def test_bundled_export_matches_torch_and_256_tick_rollouts_agree(gl_ctx):
     """The bundled model and its committed ONNX export: within 1e-3 on random inputs, and a 256-tick rollout
     through ONNX Runtime stays at 40 dB or more against torch's."""
-    from runtime.backends.onnx_backend import ensure_onnx
+    from worldloop.runtime.backends.onnx_backend import ensure_onnx
     cfg, net, _ = load_torch_net(BUNDLED)
     onnx_path, _ = ensure_onnx(BUNDLED)
     ort_net = OrtNet(make_session(onnx_path), cfg.res)
@@ -104,9 +104,9 @@ def test_bundled_export_matches_torch_and_256_tick_rollouts_agree(gl_ctx):
 
 PLAY_NO_TORCH = """
 import sys, json
-from runtime.session import Session
-from runtime.app import run_headless
-from worldgen.procedural.spec import biome_default
+from worldloop.runtime.session import Session
+from worldloop.runtime.app import run_headless
+from worldloop.worldgen.procedural.spec import biome_default
 s = Session("onnx", sys.argv[1], biome_default("village", seed=1))
 r = run_headless(s, 20, None, size=(128, 128))
 print(json.dumps({"torch": "torch" in sys.modules, "ticks": r["ticks"]}))

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from runtime import backends
-from trt_engines import tensorrt_engine as te
+from worldloop.runtime import backends
+from worldloop.trt_engines import tensorrt_engine as te
 
 
 def test_engine_key_depends_on_every_input():
@@ -88,7 +88,7 @@ def test_trt_backend_without_a_gpu_is_a_clear_error():
 def test_engines_command_lists_and_cleans(tmp_path):
     key = te.engine_key("d" * 64, "10.3.0", "NVIDIA L4", "fp32")
     te.write_engine(tmp_path, key, b"x", {"precision": "fp32", "gpu": "NVIDIA L4", "tensorrt": "10.3.0"})
-    run = lambda *a: subprocess.run([sys.executable, "-m", "tools.cli", "engines", *a, "--engine-dir",  # noqa: E731
+    run = lambda *a: subprocess.run([sys.executable, "-m", "worldloop", "engines", *a, "--engine-dir",  # noqa: E731
                                      str(tmp_path)], capture_output=True, text=True, timeout=120)
     out = run("list")
     assert out.returncode == 0 and key in out.stdout and "fp32" in out.stdout
@@ -99,9 +99,9 @@ def test_onnx_runtime_gpu_providers_without_a_gpu_are_a_clear_error():
     import onnxruntime
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("this ONNX Runtime has CUDA")
-    from trt_engines.ort import make_session
+    from worldloop.trt_engines.ort import make_session
     with pytest.raises(RuntimeError, match="CUDAExecutionProvider"):
         make_session("unused.onnx", "cuda")
-    proc = subprocess.run([sys.executable, "-m", "tools.cli", "play", "--headless", "--ticks", "1", "--backend",
+    proc = subprocess.run([sys.executable, "-m", "worldloop", "play", "--headless", "--ticks", "1", "--backend",
                            "onnx", "--ort-provider", "tensorrt"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "TensorrtExecutionProvider" in proc.stderr and "Traceback" not in proc.stderr

@@ -5,10 +5,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from worldgen.poses import Pose
-from worldgen.procedural.dataset import (DatasetConfig, DatasetError, check_dataset, generate, load_shard,
+from worldloop.worldgen.poses import Pose
+from worldloop.worldgen.procedural.dataset import (DatasetConfig, DatasetError, check_dataset, generate, load_shard,
                                          shard_indices)
-from worldgen.procedural.render import GroundTruthRenderer
+from worldloop.worldgen.procedural.render import GroundTruthRenderer
 
 CFG = DatasetConfig(scenes=2, frames_per_scene=60, res=64, base_seed=7)
 
@@ -42,8 +42,8 @@ def test_shards_load_without_pickle_and_hold_no_objects(dataset):
 
 
 def test_every_episode_has_an_action_log_that_replays(dataset):
-    from worldgen.actionlog import read_action_log
-    from worldgen.poses import rollout
+    from worldloop.worldgen.actionlog import read_action_log
+    from worldloop.worldgen.poses import rollout
     shard = load_shard(dataset / "scene_00000.npz")
     for e in np.unique(shard.episode):
         log = read_action_log(dataset / "paths" / f"scene_00000_ep{e:03d}.ndjson")
@@ -95,7 +95,7 @@ def test_check_finds_poses_that_do_not_follow_their_actions(dataset, tmp_path):
     arrays["pose"][5, 0] += 0.5
     np.savez(path, **arrays)
     manifest = json.loads((copy / "manifest.json").read_text())
-    from worldgen.files import sha256_file
+    from worldloop.worldgen.files import sha256_file
     manifest["shards"][1]["sha256"] = sha256_file(path)
     (copy / "manifest.json").write_text(json.dumps(manifest))
     _, problems = check_dataset(copy)

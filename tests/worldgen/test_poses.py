@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from worldgen.poses import (Action, Intrinsics, Pose, action_between, apply_action, camera_rotation, rollout,
+from worldloop.worldgen.poses import (Action, Intrinsics, Pose, action_between, apply_action, camera_rotation, rollout,
                             view_matrix)
 
 

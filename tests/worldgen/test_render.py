@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 
-from worldgen.poses import Intrinsics, Pose, apply_action, Action, camera_rotation
-from worldgen.procedural.render import GroundTruthRenderer
-from worldgen.procedural.spec import biome_default
-from worldgen.procedural.world import World
+from worldloop.worldgen.poses import Intrinsics, Pose, apply_action, Action, camera_rotation
+from worldloop.worldgen.procedural.render import GroundTruthRenderer
+from worldloop.worldgen.procedural.spec import biome_default
+from worldloop.worldgen.procedural.world import World
 
 INTR = Intrinsics(128, 128, 70.0)
 
@@ -22,9 +22,9 @@ def digest(frame):
 
 RENDER_SNIPPET = """
 import hashlib
-from worldgen.poses import Intrinsics
-from worldgen.procedural.render import GroundTruthRenderer
-from worldgen.procedural.spec import biome_default
+from worldloop.worldgen.poses import Intrinsics
+from worldloop.worldgen.procedural.render import GroundTruthRenderer
+from worldloop.worldgen.procedural.spec import biome_default
 r = GroundTruthRenderer(biome_default("forest", seed=9))
 f = r.render(r.world.spawn_pose(), Intrinsics(128, 128, 70.0))
 print(hashlib.sha256(f.rgb.tobytes() + f.depth.tobytes()).hexdigest())

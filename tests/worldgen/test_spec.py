@@ -1,7 +1,7 @@
 """Scene specs: defaults per biome, TOML round trip, and clear refusals of bad files."""
 import pytest
 
-from worldgen.procedural.spec import BIOMES, SpecError, biome_default, load_spec, spec_from_toml
+from worldloop.worldgen.procedural.spec import BIOMES, SpecError, biome_default, load_spec, spec_from_toml
 
 
 def write(tmp_path, text):
@@ -51,7 +51,7 @@ def test_missing_file_is_a_spec_error(tmp_path):
 
 
 def test_bundled_scenes_load():
-    from scenes import bundled
+    from worldloop.scenes import bundled
     assert "default" in bundled()
     for path in bundled().values():
         load_spec(path)

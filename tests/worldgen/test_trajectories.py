@@ -4,11 +4,11 @@ import math
 import numpy as np
 import pytest
 
-from worldgen.actionlog import ActionLog, ActionLogError, read_action_log, write_action_log
-from worldgen.poses import rollout
-from worldgen.procedural.spec import biome_default
-from worldgen.procedural.trajectories import MotionConfig, loop_path, orbit, random_walk
-from worldgen.procedural.world import EYE_HEIGHT_M, World
+from worldloop.worldgen.actionlog import ActionLog, ActionLogError, read_action_log, write_action_log
+from worldloop.worldgen.poses import rollout
+from worldloop.worldgen.procedural.spec import biome_default
+from worldloop.worldgen.procedural.trajectories import MotionConfig, loop_path, orbit, random_walk
+from worldloop.worldgen.procedural.world import EYE_HEIGHT_M, World
 
 CFG = MotionConfig()
 

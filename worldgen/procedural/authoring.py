@@ -146,7 +146,7 @@ def preview(spec: SceneSpec, out_png, res: int = 256, ctx=None) -> Path:
 
 def list_scenes() -> list[tuple[str, str, Path]]:
     """(origin, name, path) of bundled and user scenes."""
-    from scenes import bundled
+    from worldloop.scenes import bundled
     rows = [("bundled", name, p) for name, p in bundled().items()]
     d = user_scene_dir()
     if d.exists():
