@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from worldloop.runtime.session import Session
+from worldloop.worldgen import model as _model
 from worldloop.worldgen.poses import Action, Frame, Pose
 from worldloop.worldgen.procedural.spec import SceneSpec
 
-BUNDLED_CHECKPOINT = Path(__file__).resolve().parent.parent / "worldgen" / "model" / "weights" / "bundled.json"
+BUNDLED_CHECKPOINT = Path(_model.__file__).resolve().parent / "weights" / "bundled.json"
 ACTION_FIELDS = "[forward_m, right_m, up_m, yaw_rad, pitch_rad]"
 
 

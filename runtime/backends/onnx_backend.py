@@ -6,6 +6,7 @@ so the playing process stays torch-free.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from worldloop.trt_engines.export import DRAWER_FORMAT, ExportError, default_onnx_path, read_sidecar
@@ -20,11 +21,19 @@ def ensure_onnx(checkpoint, side: dict | None = None, batch: bool = False) -> tu
     missing or stale; batch: the export that takes a batch."""
     side = side if side is not None else checkpoint_info(checkpoint)[1]
     path = default_onnx_path(checkpoint, batch)
+    if not path.exists() and not os.access(path.parent, os.W_OK):   # an installed package's read-only folder:
+        path = _cache_dir() / f"{side['weights_sha256'][:24]}{''.join(path.suffixes)}"   # the user's cache
+        path.parent.mkdir(parents=True, exist_ok=True)
     try:
         return path, read_sidecar(path, side["weights_sha256"])
     except ExportError:
         _export_apart("export_onnx", str(checkpoint), str(path), batch=batch)
         return path, read_sidecar(path, side["weights_sha256"])
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "worldloop" / "onnx"
 
 
 def _export_job(name: str, src: str, out: str, errors, kwargs=None) -> None:
