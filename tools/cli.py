@@ -322,6 +322,64 @@ def cmd_bench_serve(args):
     return 0
 
 
+def _out_dir(text: str) -> Path:
+    out = Path(text)
+    out.mkdir(parents=True, exist_ok=True)          # before the work, not after it
+    return out
+
+
+def cmd_agents(args):
+    import json
+    from tqdm import tqdm
+    from worldloop import agents
+    from worldloop.env import WorldEnv
+    out = _out_dir(args.out)
+    ck = args.checkpoint
+    if args.agents_cmd in ("random", "goal"):
+        task = "explore" if args.agents_cmd == "random" else "reach"
+        env = WorldEnv(args.scene, task=task, backend=args.backend, checkpoint=ck, observe=("rgb",),
+                       max_steps=args.ticks, render_mode="rgb_array")
+        agent = agents.RandomAgent(env.action_space, args.seed) if args.agents_cmd == "random" else \
+            agents.GoalSeeker(lambda: env.task, env.action_space.high)
+        video = out / f"{args.agents_cmd}_agent.mp4"
+        returns = agents.run_agent(env, agent, args.episodes, args.seed, video)
+        goal = f" (goal: the {env.task.name} at {env.task.goal[0]:.1f}, {env.task.goal[1]:.1f})" \
+            if args.agents_cmd == "goal" else ""
+        env.close()
+        print(f"{args.agents_cmd} agent, task {task}{goal}: returns {[round(r, 2) for r in returns]}; wrote {video}")
+    elif args.agents_cmd == "evaluate":
+        pol = agents.scripted_policies()
+        total = 2 * len(args.seeds) * args.ticks
+        with tqdm(total=total, unit="tick", desc=f"{len(pol)} policies, generated world then oracle") as bar:
+            res = agents.evaluate_policies(args.scene, args.task, args.seeds, args.ticks, args.backend, ck,
+                                           progress=bar.update)
+        (out / "evaluate.json").write_text(json.dumps(res, indent=1))
+        png = agents.plot_evaluation(res, out / "evaluate.png")
+        for name, g, o in zip(res["policies"], res["generated"], res["oracle"]):
+            print(f"  {name:12s} generated {g:8.3f}   oracle {o:8.3f}")
+        print(f"Spearman rank correlation of the {len(pol)} policies' returns: {res['spearman']:.3f} (of the "
+              f"ones that react to what they see: {res['spearman_seeing']:.3f}); wrote {out / 'evaluate.json'} "
+              f"and {png}")
+    else:
+        with tqdm(total=args.timesteps, unit="step", desc="PPO on the discrete keys") as bar:
+            res = agents.learn(args.scene, args.timesteps, args.seed, args.backend, ck, progress=bar.update)
+        (out / "learn.json").write_text(json.dumps(res, indent=1))
+        png = agents.plot_learning(res, out / "learn.png")
+        rets = [r for _, r in res["episodes"]]
+        k = max(1, len(rets) // 5)
+        print(f"{len(rets)} episodes in {res['seconds']:.0f} s; mean return of the first {k} "
+              f"{sum(rets[:k]) / k:.2f}, of the last {k} {sum(rets[-k:]) / k:.2f}; wrote {png}")
+    return 0
+
+
+def cmd_bench_env(args):
+    from worldloop.agents import bench_env
+    print(f"worldloop.env: a vector of N worlds (one network call a tick) against N separate environments "
+          f"stepped in turn, {args.ticks} ticks each, scene '{args.scene}'")
+    bench_env(args.n, args.ticks, args.scene, args.backend, args.checkpoint)
+    return 0
+
+
 def cmd_bench_busy(args):
     from worldloop.runtime.bench import bench_busy
     from worldloop.worldgen.procedural.noise import seed_rng
@@ -764,6 +822,35 @@ def build_parser() -> argparse.ArgumentParser:
     fz.add_argument("--quiet", action="store_true")
     fz.set_defaults(func=cmd_fuzz)
 
+    ag = sub.add_parser("agents", help="example agents in the generated world: a random and a goal-seeking agent "
+                        "(videos), scripted policies ranked against the oracle, a short PPO run").add_subparsers(
+        dest="agents_cmd", required=True)
+    for name, helptext in (("random", "a random agent exploring, to a video"),
+                           ("goal", "an agent steering by its pose to the nearest landmark, to a video"),
+                           ("evaluate", "12 scripted policies in the generated world and in the oracle: the "
+                                        "Spearman rank correlation of their returns, with a plot"),
+                           ("learn", "PPO (stable-baselines3) on the discrete keys for a few CPU minutes: the "
+                                     "return as it rises, plotted")):
+        a = ag.add_parser(name, help=helptext)
+        a.add_argument("--scene", default="meadow", help="scene file or bundled name (default: meadow)")
+        a.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch", "trt", "oracle"])
+        a.add_argument("--checkpoint", type=_checkpoint, help="model checkpoint (default: the bundled model)")
+        a.add_argument("--out", default="out/agents", help="folder for the videos, plots and JSON "
+                       "(default: out/agents)")
+        a.add_argument("--seed", type=_int_in(0, 2**31 - 1), default=0)
+        if name in ("random", "goal"):
+            a.add_argument("--episodes", type=_int_in(1, 1000), default=1)
+            a.add_argument("--ticks", type=_int_in(1, 100_000), default=300, help="ticks an episode (default 300)")
+        elif name == "evaluate":
+            a.add_argument("--task", default="explore", choices=["explore", "reach", "follow"])
+            a.add_argument("--seeds", type=_int_in(0, 2**31 - 1), nargs="+", default=[0, 1, 2],
+                           help="spawns every policy starts from (default 0 1 2)")
+            a.add_argument("--ticks", type=_int_in(1, 100_000), default=150, help="ticks an episode (default 150)")
+        else:
+            a.add_argument("--timesteps", type=_int_in(512, 10_000_000), default=8192,
+                           help="environment steps (default 8192, about 5 minutes here)")
+        a.set_defaults(func=cmd_agents)
+
     b = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_cmd", required=True)
     br = b.add_parser("render", help="ground-truth RGB-D frames/s at several resolutions")
     br.add_argument("--scene", help="scene file or bundled name (default: default)")
@@ -778,6 +865,13 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--seconds", type=_float_in(1, 600), default=20.0, help="seconds of frames (default 20)")
     bs.add_argument("--presses", type=_int_in(1, 1000), default=20, help="key presses timed (default 20)")
     bs.set_defaults(func=cmd_bench_serve)
+    be = b.add_parser("env", help="worldloop.env: a vector of N worlds against N separate environments, frames/s")
+    be.add_argument("--n", type=_int_in(1, 256), nargs="+", default=[1, 4, 16], help="world counts (default 1 4 16)")
+    be.add_argument("--ticks", type=_int_in(1, 100_000), default=30, help="ticks timed a case (default 30)")
+    be.add_argument("--scene", default="meadow", help="scene file or bundled name (default: meadow)")
+    be.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch", "oracle"])
+    be.add_argument("--checkpoint", type=_checkpoint, help="model checkpoint (default: the bundled model)")
+    be.set_defaults(func=cmd_bench_env)
     bb = b.add_parser("busy", help="headless play at 30 ticks/s, quiet and beside a process that keeps a core busy")
     bb.add_argument("--backends", nargs="+", default=["onnx", "oracle"], choices=["onnx", "torch", "oracle"])
     bb.add_argument("--checkpoint", type=_checkpoint, default=str(BUNDLED))
