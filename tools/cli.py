@@ -377,6 +377,8 @@ def cmd_bench_env(args):
     print(f"worldloop.env: a vector of N worlds (one network call a tick) against N separate environments "
           f"stepped in turn, {args.ticks} ticks each, scene '{args.scene}'")
     bench_env(args.n, args.ticks, args.scene, args.backend, args.checkpoint)
+    if args.busy:
+        bench_env(args.n, args.ticks, args.scene, args.backend, args.checkpoint, busy=True)
     return 0
 
 
@@ -871,6 +873,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--scene", default="meadow", help="scene file or bundled name (default: meadow)")
     be.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch", "oracle"])
     be.add_argument("--checkpoint", type=_checkpoint, help="model checkpoint (default: the bundled model)")
+    be.add_argument("--busy", action="store_true", help="then again beside a process that keeps one core busy")
     be.set_defaults(func=cmd_bench_env)
     bb = b.add_parser("busy", help="headless play at 30 ticks/s, quiet and beside a process that keeps a core busy")
     bb.add_argument("--backends", nargs="+", default=["onnx", "oracle"], choices=["onnx", "torch", "oracle"])

@@ -262,9 +262,22 @@ def plot_learning(result: dict, path) -> Path:
 # --- benchmark --------------------------------------------------------------------------------------------
 
 def bench_env(ns=(1, 4, 16), ticks: int = 30, scene="meadow", backend: str = "auto", checkpoint=None,
-              show=print) -> list[dict]:
+              show=print, busy: bool = False) -> list[dict]:
     """Frames a second of a vector of N worlds against N separate environments stepped in turn, the same
-    actions, in one run."""
+    actions, in one run; `busy`: beside a process that keeps one core busy (started and stopped here)."""
+    from .runtime.bench import _busy_process
+    proc = _busy_process() if busy else None
+    try:
+        if proc is not None:
+            time.sleep(1.0)                      # let it take its core
+        return _bench_env(ns, ticks, scene, backend, checkpoint, show, busy)
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+
+
+def _bench_env(ns, ticks, scene, backend, checkpoint, show, busy) -> list[dict]:
     from .env import WorldEnv, WorldVectorEnv
     rows = []
     for n in ns:
@@ -294,8 +307,9 @@ def bench_env(ns=(1, 4, 16), ticks: int = 30, scene="meadow", backend: str = "au
         sep = n * ticks / (time.perf_counter() - t0)
         for e in envs:
             e.close()
-        row = {"n": n, "vector_fps": round(vec, 1), "separate_fps": round(sep, 1), "ratio": round(vec / sep, 2)}
+        row = {"n": n, "vector_fps": round(vec, 1), "separate_fps": round(sep, 1), "ratio": round(vec / sep, 2),
+               "one_core_busy": busy}
         rows.append(row)
-        show(f"N = {n:2d}: vector {vec:6.1f} frames/s, {n} separate environments in turn {sep:6.1f} frames/s, "
+        show(f"{'one core busy, ' if busy else ''}N = {n:2d}: vector {vec:6.1f} frames/s, {n} separate environments in turn {sep:6.1f} frames/s, "
              f"ratio {vec / sep:.2f}x")
     return rows
