@@ -8,7 +8,8 @@
 
 A World is a play Session (the game's own: fault recovery, saves) on the backend the game would pick; the
 onnx backend runs the export that takes a batch, so one world, a vector of worlds (worldloop.env) and
-branches give the same frames bit for bit.
+branches give the same frames bit for bit (on onnx; torch and TensorRT are not promised that: torch's kernels
+and TensorRT's one-world engine may round differently from one batch size to another).
 """
 from __future__ import annotations
 
@@ -54,6 +55,29 @@ def check_action(action, where: str = "action") -> np.ndarray:
     return a
 
 
+def check_pose(pose, where: str = "pose") -> Pose:
+    """A Pose from a Pose or 5 numbers [x, y, z, yaw, pitch] (metres, radians): finite, within 1e6 m, pitch
+    within 80 degrees; ValueError naming what is wrong."""
+    from worldloop.worldgen.poses import PITCH_LIMIT_RAD
+    fields = "[x, y, z, yaw_rad, pitch_rad]"
+    try:
+        a = pose.as_array() if isinstance(pose, Pose) else np.asarray(pose, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{where}: not numbers ({e}); expected 5 numbers {fields}") from None
+    if a.shape != (5,):
+        raise ValueError(f"{where}: shape {a.shape}, expected (5,) {fields}")
+    if not np.isfinite(a).all() or np.abs(a[:3]).max() > 1e6 or abs(a[4]) > PITCH_LIMIT_RAD + 1e-9:
+        raise ValueError(f"{where}: {a.tolist()} is not a place in a world (finite, within 1e6 m, pitch within "
+                         f"80 degrees)")
+    return Pose.from_array(a)
+
+
+def _own(frame: Frame) -> Frame:
+    """The frame with arrays of its own: the generator's next step reads its last frame, which a caller's
+    edits in place must not reach."""
+    return Frame(frame.rgb.copy(), frame.depth.copy(), frame.pose)
+
+
 def check_actions(actions, where: str = "actions") -> np.ndarray:
     """(T, 5) float64 from a sequence of actions (T may be 0)."""
     rows = [check_action(a, f"{where}[{t}]") for t, a in enumerate(actions)]
@@ -95,6 +119,7 @@ class World:
                  seed: int | None = None, start_pose: Pose | None = None, threads: int | None = None):
         from worldloop.runtime.backends import select_backend
         spec = scene_spec(scene, seed)
+        start_pose = None if start_pose is None else check_pose(start_pose, "start_pose")
         self.backend_name, self.backend_reason = select_backend(backend)
         self.checkpoint = Path(checkpoint) if checkpoint is not None else BUNDLED_CHECKPOINT
         self.session = Session(self.backend_name, self.checkpoint, spec, start_pose=start_pose, threads=threads,
@@ -103,7 +128,7 @@ class World:
     # what the world is now
     @property
     def frame(self) -> Frame:
-        return self.session.frame
+        return _own(self.session.frame)
 
     @property
     def pose(self) -> Pose:
@@ -137,22 +162,23 @@ class World:
     def step(self, action) -> Frame:
         """One tick (1/tick_hz s) with `action` = 5 numbers [forward_m, right_m, up_m, yaw_rad, pitch_rad] in the
         camera's heading frame (an Action, a list or an array); ValueError for NaN or a wrong shape."""
-        return self.session.step(check_action(action))
+        return _own(self.session.step(check_action(action)))
 
     def run(self, actions) -> list[Frame]:
         """One step per action; the frames."""
-        return [self.session.step(a) for a in check_actions(actions)]
+        return [_own(self.session.step(a)) for a in check_actions(actions)]
 
     def reset(self, scene=None, start_pose: Pose | None = None, seed: int | None = None) -> Frame:
         """Start again: in the same scene at its start when called bare, or in `scene` / at `start_pose`."""
         spec = self.spec if scene is None and seed is None else scene_spec(scene or self.spec, seed)
-        return self.session.restart(spec, start_pose)
+        start_pose = None if start_pose is None else check_pose(start_pose, "start_pose")
+        return _own(self.session.restart(spec, start_pose))
 
     # state
     def state(self) -> WorldState:
         arrays, meta = self.session.backend.export_state()
         return WorldState({k: np.array(v, copy=True) for k, v in arrays.items()}, meta, self.session.tick,
-                          self.session.frame, self.session.spec, self.session.start_pose,
+                          _own(self.session.frame), self.session.spec, self.session.start_pose,
                           self.session.backend.model_id)
 
     def restore(self, state: WorldState) -> Frame:
@@ -166,9 +192,9 @@ class World:
         if state.spec != s.spec:
             s.restart(state.spec, state.start_pose)
         s.backend.import_state(state.arrays, state.meta)
-        s.frame, s.tick, s.start_pose = state.frame, state.tick, state.start_pose
+        s.frame, s.tick, s.start_pose = _own(state.frame), state.tick, state.start_pose
         s._snapshot()
-        return s.frame
+        return _own(s.frame)
 
     def save(self, path) -> Path:
         """A save file (docs/formats.md), written to a temporary name and renamed; `worldloop play --load` and
@@ -186,7 +212,11 @@ class World:
         except (KeyError, TypeError) as e:
             raise SaveError(f"{path}: field scene is missing or wrong ({e})") from None
         w = cls(spec, backend, checkpoint, threads=threads)
-        w.session.load(path)
+        try:
+            w.session.load(path)
+        except BaseException:
+            w.close()
+            raise
         return w
 
     # counterfactuals

@@ -24,7 +24,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
 
-from .api import World, check_action, scene_spec
+from .api import World, check_action, check_pose, scene_spec
 from .tasks import make_task
 from .worldgen.poses import Pose
 
@@ -73,7 +73,7 @@ class _Episodes:
         r, amax = cfg.res, np.asarray(cfg.action_max, np.float32)
         self.action_space = spaces.Box(-amax, amax, (5,), np.float32)
         parts = {"rgb": spaces.Box(0, 255, (r, r, 3), np.uint8),
-                 "depth": spaces.Box(0.0, np.float32(1e4), (r, r), np.float32),
+                 "depth": spaces.Box(0.0, np.float32(cfg.far_m), (r, r), np.float32),
                  "pose": spaces.Box(-POSE_LIMIT, POSE_LIMIT, (5,), np.float32),
                  "task": spaces.Box(-TASK_LIMIT, TASK_LIMIT, (int(getattr(self.task_proto, "size", 0)),),
                                     np.float32)}
@@ -91,28 +91,31 @@ class _Episodes:
             self._worlds[key] = ProceduralWorld(spec)
         return self._worlds[key]
 
-    def begin(self, rng, options: dict | None):
-        """(spec, start pose, task) of a new episode."""
+    def begin(self, rng, options: dict | None, spec):
+        """(spec, start pose, task, procedural world) of a new episode; `spec`: the scene of the last one,
+        kept unless the options name another."""
+        if options is not None and not isinstance(options, dict):
+            raise ValueError(f"reset options: a dict, not {type(options).__name__}")
         options = dict(options or {})
-        unknown = set(options) - {"scene", "pose"}
-        if unknown:
-            raise ValueError(f"reset options: unknown {sorted(unknown)} (known: scene, pose)")
-        spec = scene_spec(options["scene"]) if options.get("scene") is not None else self.world.session.spec
+        if set(options) - {"scene", "pose"}:
+            raise ValueError(f"reset options: unknown {sorted(set(options) - {'scene', 'pose'})} (known: scene, pose)")
+        if options.get("scene") is not None:
+            spec = scene_spec(options["scene"])
         world = self.procedural(spec)
         pose = options.get("pose")
-        if pose is not None and not isinstance(pose, Pose):
-            pose = Pose.from_array(check_action(pose, "reset options: pose"))
-        if pose is None:
+        if pose is not None:
+            pose = check_pose(pose, "reset options: pose")
+        else:
             pose = spawn_for(world, rng, self.spawn)
         return spec, pose, copy.deepcopy(self.task_proto), world
 
     def observation(self, frame, task):
         if not self.dict_obs:
-            return frame.rgb
+            return frame.rgb.copy()
         out = {}
         for f in self.fields:
             if f == "rgb":
-                out[f] = frame.rgb
+                out[f] = frame.rgb.copy()       # the agent's own: the generator reads its last frame
             elif f == "depth":
                 out[f] = frame.depth.astype(np.float32)
             elif f == "pose":
@@ -126,9 +129,6 @@ class _Episodes:
     def info(frame, tick: int) -> dict:
         return {"pose": frame.pose.as_array(), "tick": tick}
 
-    def check(self, action) -> np.ndarray:
-        a = check_action(action)
-        return a
 
 
 class WorldEnv(gym.Env):
@@ -152,7 +152,7 @@ class WorldEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        spec, pose, self.task, pworld = self.ep.begin(self.np_random, options)
+        spec, pose, self.task, pworld = self.ep.begin(self.np_random, options, self.world.spec)
         frame = self.world.reset(spec, pose)
         self.task.reset(frame.pose, self.np_random, pworld)
         self.steps = 0
@@ -161,7 +161,7 @@ class WorldEnv(gym.Env):
     def step(self, action):
         if self.task is None:
             raise RuntimeError("WorldEnv.step before reset()")
-        frame = self.world.step(self.ep.check(action))
+        frame = self.world.step(check_action(action))
         reward, terminated = self.task.step(frame.pose, self.world.applied_action)
         self.steps += 1
         truncated = self.steps >= self.ep.max_steps and not terminated
@@ -200,16 +200,19 @@ class DiscreteActions(gym.ActionWrapper):
 class WorldVectorEnv(gym.vector.VectorEnv):
     """N generated worlds stepped together, Gymnasium's VectorEnv API: one network call a tick for all (the onnx
     batch export; torch takes a batch too), the geometry of each world beside it. Episodes end and restart
-    one world at a time (autoreset NEXT_STEP: the step after a world's episode ends resets it). The same seeds
-    give exactly the frames of N WorldEnv."""
+    one world at a time (autoreset NEXT_STEP: the step after a world's episode ends resets it), in the scene it
+    was in. On the onnx backend the same seeds give exactly the frames of N WorldEnv."""
 
     metadata = {"render_modes": ["rgb_array"], "autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP}
 
     def __init__(self, num_envs: int, scene="default", task="explore", backend: str = "auto", checkpoint=None,
                  observe=("rgb",), max_steps: int = 300, spawn: str = "random", render_mode: str | None = None):
         from .batch import is_neural, new_lane
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs: {num_envs!r} is not a whole number of at least 1")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode: '{render_mode}' (WorldVectorEnv renders rgb_array)")
+        num_envs = int(num_envs)
         self.world = World(scene, backend, checkpoint)
         self.ep = _Episodes(self.world, task, observe, max_steps, spawn)
         self.num_envs = num_envs
@@ -226,13 +229,15 @@ class WorldVectorEnv(gym.vector.VectorEnv):
             self.lanes = [make_generator(self.world.backend_name, self.world.checkpoint) for _ in range(num_envs)]
         self.rngs = [seeding.np_random(None)[0] for _ in range(num_envs)]
         self.tasks = [None] * num_envs
+        self.specs = [self.world.spec] * num_envs      # each world's scene: kept from episode to episode
         self.steps = np.zeros(num_envs, np.int64)
         self.ticks = np.zeros(num_envs, np.int64)
         self.frames = [None] * num_envs
         self.done = np.zeros(num_envs, bool)
 
     def _start(self, i: int, options: dict | None):
-        spec, pose, task, pworld = self.ep.begin(self.rngs[i], options)
+        spec, pose, task, pworld = self.ep.begin(self.rngs[i], options, self.specs[i])
+        self.specs[i] = spec
         backend = self.world.session.backend
         if self.neural:
             frame = self.lanes[i].start(backend.start(spec, pose))
@@ -245,8 +250,8 @@ class WorldVectorEnv(gym.vector.VectorEnv):
     def reset(self, *, seed=None, options: dict | None = None):
         if seed is None:
             seeds = [None] * self.num_envs
-        elif isinstance(seed, int):
-            seeds = [seed + i for i in range(self.num_envs)]
+        elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            seeds = [int(seed) + i for i in range(self.num_envs)]
         else:
             seeds = list(seed)
             if len(seeds) != self.num_envs:
@@ -261,6 +266,8 @@ class WorldVectorEnv(gym.vector.VectorEnv):
         return self._stack(obs), infos
 
     def step(self, actions):
+        if any(t is None for t in self.tasks):
+            raise RuntimeError("WorldVectorEnv.step before reset()")
         actions = np.asarray(actions)
         if actions.shape != (self.num_envs, 5):
             raise ValueError(f"actions: shape {actions.shape}, expected ({self.num_envs}, 5)")
@@ -273,11 +280,15 @@ class WorldVectorEnv(gym.vector.VectorEnv):
         for i in restart:
             self._start(i, None)
         if live:
-            if self.neural:
-                from .batch import step_lanes
-                frames = step_lanes(self.world.session.backend, [self.lanes[i] for i in live], acts[live])
-            else:
-                frames = [self.lanes[i].step(acts[i]) for i in live]
+            try:
+                if self.neural:
+                    from .batch import step_lanes
+                    frames = step_lanes(self.world.session.backend, [self.lanes[i] for i in live], acts[live])
+                else:
+                    frames = [self.lanes[i].step(acts[i]) for i in live]
+            except Exception:
+                self.done[live] = True      # some worlds may have moved and some not: each starts again next step
+                raise
             for i, f in zip(live, frames):
                 self.frames[i] = f
                 self.steps[i] += 1

@@ -1,7 +1,7 @@
 """The onnx backend: the exported network on ONNX Runtime's CPU provider; geometry and memory in numpy.
 
 This path never imports torch. When the checkpoint has no current ONNX export beside it, one is made by the
-export module (trt_engines/export.py) in a fresh interpreter (multiprocessing's spawn: it imports torch there),
+export module (trt_engines/export.py) in a fresh interpreter (`python -c`: it imports torch there),
 so the playing process stays torch-free.
 """
 from __future__ import annotations
@@ -18,15 +18,20 @@ from .neural import NeuralBackend
 
 def ensure_onnx(checkpoint, side: dict | None = None, batch: bool = False) -> tuple[object, dict]:
     """(onnx path, sidecar) for a checkpoint (whose sidecar may be given), exporting it in a subprocess when
-    missing or stale; batch: the export that takes a batch."""
+    missing or stale; batch: the export that takes a batch. Where the checkpoint's folder cannot be written
+    (an installed package), the export lives in the user's cache instead."""
     side = side if side is not None else checkpoint_info(checkpoint)[1]
     path = default_onnx_path(checkpoint, batch)
-    if not path.exists() and not os.access(path.parent, os.W_OK):   # an installed package's read-only folder:
-        path = _cache_dir() / f"{side['weights_sha256'][:24]}{''.join(path.suffixes)}"   # the user's cache
-        path.parent.mkdir(parents=True, exist_ok=True)
     try:
         return path, read_sidecar(path, side["weights_sha256"])
     except ExportError:
+        if not os.access(path.parent, os.W_OK):
+            path = _cache_dir() / f"{side['weights_sha256'][:24]}{''.join(path.suffixes)}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                return path, read_sidecar(path, side["weights_sha256"])
+            except ExportError:
+                pass
         _export_apart("export_onnx", str(checkpoint), str(path), batch=batch)
         return path, read_sidecar(path, side["weights_sha256"])
 
@@ -36,27 +41,29 @@ def _cache_dir() -> Path:
     return Path(base) / "worldloop" / "onnx"
 
 
-def _export_job(name: str, src: str, out: str, errors, kwargs=None) -> None:
-    """In the spawned interpreter: one export function of trt_engines.export; a failure's message goes back."""
-    from worldloop.trt_engines import export
-    try:
-        getattr(export, name)(src, out, **(kwargs or {}))
-    except Exception as e:  # noqa: BLE001 - any failure is reported to the parent as one line
-        errors.put(f"{e.__class__.__name__}: {e}"[:500])    # short: a queue's pipe must not fill before the join
+_EXPORT_JOB = """
+import json, sys
+from worldloop.trt_engines import export
+try:
+    getattr(export, sys.argv[1])(sys.argv[2], sys.argv[3], **json.loads(sys.argv[4]))
+except Exception as e:
+    print(f"{e.__class__.__name__}: {e}"[:500], file=sys.stderr)
+    sys.exit(1)
+"""
 
 
 def _export_apart(name: str, src: str, out: str, **kwargs) -> None:
-    """Run trt_engines.export.`name`(src, out, **kwargs) in a fresh interpreter, so torch never loads in this
-    one."""
-    import multiprocessing as mp
-    ctx = mp.get_context("spawn")
-    errors = ctx.Queue()
-    proc = ctx.Process(target=_export_job, args=(name, src, out, errors, kwargs))
-    proc.start()
-    proc.join()
-    message = errors.get() if not errors.empty() else None
-    if proc.exitcode != 0 or message:
-        raise RuntimeError(f"exporting {src} to ONNX failed: {(message or f'exit status {proc.exitcode}')[-500:]}")
+    """Run trt_engines.export.`name`(src, out, **kwargs) in a fresh interpreter (`python -c`), so torch never
+    loads in this one. Not multiprocessing's spawn: that runs the caller's main script again, and a script
+    without an `if __name__ == "__main__"` guard (a notebook's, an agent's) would fail."""
+    import json
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-c", _EXPORT_JOB, name, src, out, json.dumps(kwargs)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        raise RuntimeError(f"exporting {src} to ONNX failed: {(lines[-1] if lines else f'exit status {proc.returncode}')[-500:]}")
 
 
 def ensure_drawer_onnx(drawer) -> tuple[Path, dict]:

@@ -67,5 +67,4 @@ def test_the_env_benchmark_reports_both_ways():
     lines = []
     (row,) = agents.bench_env(ns=(2,), ticks=3, backend="oracle", show=lines.append)
     assert row["n"] == 2 and row["vector_fps"] > 0 and row["separate_fps"] > 0
-    assert row["ratio"] == pytest.approx(row["vector_fps"] / row["separate_fps"], rel=0.02)
     assert "N =  2" in lines[0]

@@ -92,3 +92,29 @@ def test_bad_input_is_a_clear_error(world):
 def test_a_seed_makes_another_world():
     with worldloop.World("meadow", backend="oracle", seed=7) as a, worldloop.World("meadow", backend="oracle") as b:
         assert a.spec.seed == 7 and not np.array_equal(a.frame.rgb, b.frame.rgb)
+
+
+def test_a_script_without_a_main_guard_exports_the_batch_model_on_first_use(tmp_path):
+    """A fresh checkpoint has no batch export yet: the first World makes it in a separate interpreter, which
+    must work from a plain script (no `if __name__ == "__main__"`), as a notebook's or an agent's is."""
+    import shutil
+    import subprocess
+    import sys
+    from worldloop.api import BUNDLED_CHECKPOINT
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(BUNDLED_CHECKPOINT.with_suffix(suffix), tmp_path / f"model{suffix}")
+    script = tmp_path / "walk.py"
+    script.write_text("import worldloop\n"
+                      f"w = worldloop.World('meadow', backend='onnx', checkpoint={str(tmp_path / 'model.json')!r})\n"
+                      "print(w.step([0.1, 0, 0, 0, 0]).rgb.shape)\n")
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith("(128, 128, 3)") and (tmp_path / "model.batch.onnx").exists()
+
+
+def test_frames_and_poses_given_are_checked_and_owned(world):
+    f = world.step([0.0] * 5)
+    f.rgb[:] = 0                                       # the caller's copy: the world's frame is untouched
+    assert world.frame.rgb.any()
+    with pytest.raises(ValueError, match="start_pose"):
+        worldloop.World("meadow", backend="oracle", start_pose=[0, 0, 0, 0, float("nan")])

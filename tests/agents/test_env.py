@@ -146,3 +146,39 @@ def test_tasks_reward_what_they_say():
     r, _ = path.step(_Pose(2, -3, 0), None)                       # sideways: no progress, a cost
     assert r == pytest.approx(-0.05 * 2)
     assert path.step(_Pose(0, -9.5, 0), None)[1]
+
+
+def test_scenes_stay_from_episode_to_episode_and_poses_are_checked():
+    env = WorldEnv("meadow", backend="oracle", max_steps=2)
+    env.reset(seed=0, options={"scene": "snow"})
+    env.reset(seed=1)
+    assert env.world.spec.name == "snow"                 # a plain reset keeps the scene
+    for bad, what in (([0, 0, 0, 0, 2.0], "pitch within 80"), ([np.nan] * 5, "not a place"), ([1, 2], "shape")):
+        with pytest.raises(ValueError, match=what):
+            env.reset(options={"pose": bad})
+    with pytest.raises(ValueError, match="a dict"):
+        env.reset(options=["scene"])
+    env.close()
+    venv = WorldVectorEnv(2, "meadow", backend="oracle", max_steps=2)
+    with pytest.raises(RuntimeError, match="before reset"):
+        venv.step(np.zeros((2, 5)))
+    venv.reset(seed=np.int64(3), options={"scene": "snow"})
+    for _ in range(4):                                   # through an autoreset
+        venv.step(np.zeros((2, 5)))
+    assert [s.name for s in venv.specs] == ["snow", "snow"]
+    venv.close()
+
+
+def test_an_observation_is_the_agents_own():
+    """Scribbling on an observation does not reach the world: the next frames are those of a clean run."""
+    env = WorldEnv("meadow", task="explore")
+    a = env.action_space.high * np.array([1, 0, 0, 0.5, 0], np.float32)
+    clean = [env.reset(seed=4)[0]] + [env.step(a)[0] for _ in range(4)]
+    obs, _ = env.reset(seed=4)
+    dirty = [obs.copy()]
+    for _ in range(4):
+        obs[:] = 0
+        obs, *_ = env.step(a)
+        dirty.append(obs.copy())
+    assert all(np.array_equal(x, y) for x, y in zip(clean, dirty))
+    env.close()
