@@ -189,6 +189,17 @@ class Session:
         self._snapshot()
         return self.frame
 
+    def restore(self, arrays: dict, meta: dict, tick: int, frame: Frame, start_pose: Pose,
+                spec: SceneSpec | None = None) -> Frame:
+        """Go back to a state exported in memory (backend.export_state, with the tick, frame and start pose it
+        was taken at; in `spec` when it is another scene): the Python API's World.restore."""
+        if spec is not None and spec != self.spec:
+            self.restart(spec, start_pose)
+        self.backend.import_state(arrays, meta)
+        self.frame, self.tick, self.start_pose = frame, tick, start_pose
+        self._snapshot()
+        return self.frame
+
     def close(self):
         """Finish the recording; returns the (log, mp4) paths of its last segment, or None."""
         if self.recorder is not None:

@@ -37,9 +37,9 @@ class GoalSeeker:
         self.task, self.amax, self.cone = task, np.asarray(action_max, np.float32), math.radians(cone_deg)
 
     def act(self, obs, info) -> np.ndarray:
-        from .tasks import _bearing
+        from .tasks import bearing
         from .worldgen.poses import Pose
-        d, b = _bearing(Pose.from_array(info["pose"]), *self.task().goal)
+        d, b = bearing(Pose.from_array(info["pose"]), *self.task().goal)
         a = np.zeros(5, np.float32)
         a[3] = float(np.clip(b * 0.5, -self.amax[3], self.amax[3]))
         if abs(b) < self.cone:

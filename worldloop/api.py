@@ -188,13 +188,8 @@ class World:
         if state.model_id != self.session.backend.model_id:
             raise ValueError(f"restore: the state is of model {state.model_id}, this world runs "
                              f"{self.session.backend.model_id}")
-        s = self.session
-        if state.spec != s.spec:
-            s.restart(state.spec, state.start_pose)
-        s.backend.import_state(state.arrays, state.meta)
-        s.frame, s.tick, s.start_pose = _own(state.frame), state.tick, state.start_pose
-        s._snapshot()
-        return _own(s.frame)
+        return _own(self.session.restore(state.arrays, state.meta, state.tick, _own(state.frame), state.start_pose,
+                                         state.spec))
 
     def save(self, path) -> Path:
         """A save file (docs/formats.md), written to a temporary name and renamed; `worldloop play --load` and

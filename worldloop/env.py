@@ -47,8 +47,7 @@ def spawn_for(world, rng: np.random.Generator, mode: str) -> Pose | None:
     for _ in range(20):
         r, a = SPAWN_REACH_M * math.sqrt(float(rng.uniform())), float(rng.uniform(0, 2 * math.pi))
         x, z = base.x + r * math.cos(a), base.z + r * math.sin(a)
-        if world.is_free(x, z, 1.0) and world.height(np.array([x]), np.array([z]))[0] > \
-                world.spec.terrain.water_level_m + 0.3:
+        if world.is_free(x, z, 1.0):                 # on land, clear of every footprint
             return world.eye_pose(x, z, yaw)
     return world.eye_pose(base.x, base.z, yaw)
 
@@ -110,14 +109,16 @@ class _Episodes:
         return spec, pose, copy.deepcopy(self.task_proto), world
 
     def observation(self, frame, task):
+        """The observation of `frame`. Its arrays are the agent's own already: World hands out copies, and a
+        vector stacks its worlds' frames into new arrays."""
         if not self.dict_obs:
-            return frame.rgb.copy()
+            return frame.rgb
         out = {}
         for f in self.fields:
             if f == "rgb":
-                out[f] = frame.rgb.copy()       # the agent's own: the generator reads its last frame
+                out[f] = frame.rgb
             elif f == "depth":
-                out[f] = frame.depth.astype(np.float32)
+                out[f] = frame.depth.astype(np.float32, copy=False)
             elif f == "pose":
                 out[f] = frame.pose.as_array().astype(np.float32)
             else:
@@ -170,7 +171,7 @@ class WorldEnv(gym.Env):
 
     def render(self):
         if self.render_mode == "rgb_array":
-            return self.world.frame.rgb.copy()
+            return self.world.frame.rgb          # World.frame is a copy
         return None
 
     def close(self):
@@ -230,8 +231,7 @@ class WorldVectorEnv(gym.vector.VectorEnv):
         self.rngs = [seeding.np_random(None)[0] for _ in range(num_envs)]
         self.tasks = [None] * num_envs
         self.specs = [self.world.spec] * num_envs      # each world's scene: kept from episode to episode
-        self.steps = np.zeros(num_envs, np.int64)
-        self.ticks = np.zeros(num_envs, np.int64)
+        self.steps = np.zeros(num_envs, np.int64)     # ticks since each world's episode began (its info's tick)
         self.frames = [None] * num_envs
         self.done = np.zeros(num_envs, bool)
 
@@ -240,11 +240,11 @@ class WorldVectorEnv(gym.vector.VectorEnv):
         self.specs[i] = spec
         backend = self.world.session.backend
         if self.neural:
-            frame = self.lanes[i].start(backend.start(spec, pose))
+            frame = self.lanes[i].start(backend.start_frame(spec, pose))
         else:
             frame = self.lanes[i].start(spec, pose)
         task.reset(frame.pose, self.rngs[i], pworld)
-        self.tasks[i], self.frames[i], self.steps[i], self.ticks[i], self.done[i] = task, frame, 0, 0, False
+        self.tasks[i], self.frames[i], self.steps[i], self.done[i] = task, frame, 0, False
         return frame
 
     def reset(self, *, seed=None, options: dict | None = None):
@@ -292,7 +292,6 @@ class WorldVectorEnv(gym.vector.VectorEnv):
             for i, f in zip(live, frames):
                 self.frames[i] = f
                 self.steps[i] += 1
-                self.ticks[i] += 1
                 r, term = self.tasks[i].step(f.pose, np.asarray(self.lanes[i].applied_action, np.float64))
                 rewards[i], terms[i] = r, term
                 truncs[i] = self.steps[i] >= self.ep.max_steps and not term
@@ -300,7 +299,7 @@ class WorldVectorEnv(gym.vector.VectorEnv):
         obs, infos = [], {}
         for i in range(self.num_envs):
             obs.append(self.ep.observation(self.frames[i], self.tasks[i]))
-            infos = self._add_info(infos, self.ep.info(self.frames[i], int(self.ticks[i])), i)
+            infos = self._add_info(infos, self.ep.info(self.frames[i], int(self.steps[i])), i)
         return self._stack(obs), rewards, terms, truncs, infos
 
     def _stack(self, obs: list):

@@ -16,7 +16,7 @@ import numpy as np
 from worldloop.worldgen.poses import Pose, heading_vectors
 
 
-def _bearing(pose: Pose, x: float, z: float) -> tuple[float, float]:
+def bearing(pose: Pose, x: float, z: float) -> tuple[float, float]:
     """(distance m, bearing rad: 0 straight ahead, positive to the left) of (x, z) from the pose."""
     dx, dz = x - pose.x, z - pose.z
     fwd, right = heading_vectors(pose.yaw)
@@ -53,17 +53,17 @@ class ReachGoal:
             else:            # no landmark in reach: a point straight ahead
                 fwd, _ = heading_vectors(pose.yaw)
                 self.goal, self.name = (pose.x + fwd[0] * self.min_m * 2, pose.z + fwd[2] * self.min_m * 2), "point"
-        self.dist = _bearing(pose, *self.goal)[0]
+        self.dist = bearing(pose, *self.goal)[0]
 
     def step(self, pose: Pose, action) -> tuple[float, bool]:
-        d = _bearing(pose, *self.goal)[0]
+        d = bearing(pose, *self.goal)[0]
         reward, self.dist = self.dist - d, d
         if d <= self.radius_m:
             return reward + self.bonus, True
         return reward, False
 
     def observe(self, pose: Pose) -> np.ndarray:
-        d, b = _bearing(pose, *self.goal)
+        d, b = bearing(pose, *self.goal)
         return np.array([math.cos(b), math.sin(b), min(d, 100.0) / 50.0], np.float32)
 
 
@@ -151,7 +151,7 @@ class FollowPath:
         i = int(np.clip(np.searchsorted(self.cum, target) - 1, 0, len(self.seg_len) - 1))
         t = 0.0 if self.seg_len[i] == 0 else (target - self.cum[i]) / self.seg_len[i]
         p, q = self.points[i], self.points[i + 1]
-        d, b = _bearing(pose, p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1]))
+        d, b = bearing(pose, p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1]))
         return np.array([math.cos(b), math.sin(b), min(d, 100.0) / 50.0], np.float32)
 
 

@@ -49,15 +49,20 @@ class NeuralBackend:
             r = self.config.res
             return self.gen.start(Frame(np.zeros((r, r, 3), np.uint8), np.full((r, r), self.config.far_m, np.float32),
                                         pose or Pose(0.0, 0.0, 0.0, 0.0, 0.0)))
+        return self.gen.start(self.start_frame(spec, pose, picture))
+
+    def start_frame(self, spec: SceneSpec, pose: Pose | None = None, picture: Frame | None = None) -> Frame:
+        """The frame a start in `spec` at `pose` (its spawn when None) begins from: rendered, or the scene's
+        picture. Nothing is started (worldloop.env starts its own generators from it)."""
         if spec.from_picture:
             from ..from_image import picture_frame
-            return self.gen.start(picture if picture is not None else picture_frame(spec, self.config.res))
+            return picture if picture is not None else picture_frame(spec, self.config.res)
         from ..glcontext import thread_context
         r = GroundTruthRenderer(spec, ctx=thread_context())     # the thread's context, kept between starts
         pose = pose or r.world.spawn_pose()
         frame = r.render(pose, self.config.intrinsics)
         r.release()
-        return self.gen.start(frame)
+        return frame
 
     def step(self, action) -> Frame:
         return self.gen.step(action)
