@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..poses import Intrinsics, Pose, camera_rotation
+from . import kernels
 
 SKY_DEPTH_M = 1000.0
 
@@ -71,39 +72,28 @@ def _pixels(intr: Intrinsics, c: np.ndarray):
     return intr.fx * c[:, 0] * inv + intr.cx, intr.cy - intr.fy * c[:, 1] * inv, z
 
 
-def _zbuffer(h: int, w: int, u, v, z, cols):
-    """Nearest pixel, nearest point wins: (rgb (HW, 3), zbuf (HW,) with inf where nothing landed)."""
-    with np.errstate(invalid="ignore"):      # a non-finite depth projects to NaN; its z test drops it
-        ui, vi = np.floor(u).astype(np.int32), np.floor(v).astype(np.int32)
-    src = np.flatnonzero((z > 0.05) & (ui >= 0) & (ui < w) & (vi >= 0) & (vi < h))
-    idx = vi[src] * w + ui[src]
-    z = z[src]
-    zbuf = np.full(h * w, np.inf, np.float32)
-    np.minimum.at(zbuf, idx, z)
-    win = z <= zbuf[idx]
-    out = np.zeros((h * w, 3), np.float32)
-    out[idx[win]] = cols[src[win]]
-    return out, zbuf
-
-
 def splat(cam: Camera, sources, dst: Pose) -> Warped:
-    """Forward-warp RGB-D frames into the view `dst`, nearest pixel, nearest point wins (z-buffer).
+    """Forward-warp RGB-D frames into the view `dst`, nearest pixel, nearest point wins (z-buffer; of equally
+    near points the later source's, and the later pixel's; `kernels.splat_into`).
 
     sources: iterable of (rgb (H, W, 3) float32 [0, 1], depth_m (H, W), pose).
     """
-    h, w = cam.intr.height, cam.intr.width
-    us, vs, zs, cols = [], [], [], []
+    intr = cam.intr
+    h, w = intr.height, intr.width
+    zbuf = np.full(h * w, np.inf, np.float32)
+    out = np.zeros((h * w, 3), np.float32)
     for rgb, depth, pose in sources:
         m, t = relative(pose, dst)
-        u, v, z = _pixels(cam.intr, (cam.rays32 * depth.reshape(-1, 1).astype(np.float32)) @ m + t)
-        us.append(u)
-        vs.append(v)
-        zs.append(z)
-        cols.append(rgb.reshape(-1, 3))
-    out_rgb, zbuf = _zbuffer(h, w, *(np.concatenate(a) for a in (us, vs, zs, cols)))
+        kernels.splat_into(cam.rays32, _flat32(depth), m, t, intr.fx, intr.fy, intr.cx, intr.cy, h, w,
+                           _flat32(rgb, 3), zbuf, out)
     valid = np.isfinite(zbuf)
     out_depth = np.where(valid, zbuf, 0.0).astype(np.float32)
-    return Warped(out_rgb.reshape(h, w, 3), out_depth.reshape(h, w), valid.reshape(h, w))
+    return Warped(out.reshape(h, w, 3), out_depth.reshape(h, w), valid.reshape(h, w))
+
+
+def _flat32(a: np.ndarray, channels: int = 0) -> np.ndarray:
+    """a as a contiguous float32 array of pixels: (HW,) or (HW, channels)."""
+    return np.ascontiguousarray(a, np.float32).reshape((-1, channels) if channels else -1)
 
 
 SILHOUETTE_DISPARITY = 0.05  # 1/m: a step in inverse depth this large within a pixel's 3x3 neighbourhood is an
@@ -122,16 +112,10 @@ def near_silhouettes(depth: np.ndarray) -> np.ndarray:
 
 
 def fill_cracks(wp: Warped) -> Warped:
-    """Fill one-pixel cracks (an invalid pixel between two valid ones) from the nearer neighbour."""
-    rgb, depth, valid = wp.rgb.copy(), wp.depth.copy(), wp.valid.copy()
-    for t in (lambda a: a, lambda a: a.swapaxes(0, 1)):     # along rows, then along columns
-        r, d, v = t(rgb), t(depth), t(valid)                # views: writes land in the arrays
-        ys, xs = np.nonzero(~v[:, 1:-1] & v[:, :-2] & v[:, 2:])
-        xs = xs + 1                                         # the crack; its neighbours are xs - 1 and xs + 1
-        src = np.where(d[ys, xs - 1] <= d[ys, xs + 1], xs - 1, xs + 1)
-        r[ys, xs] = r[ys, src]
-        d[ys, xs] = d[ys, src]
-        v[ys, xs] = True
+    """Fill one-pixel cracks (an invalid pixel between two valid ones) from the nearer neighbour, along rows,
+    then along columns (`kernels.fill_cracks_inplace`)."""
+    rgb, depth, valid = wp.rgb.astype(np.float32), wp.depth.astype(np.float32), wp.valid.copy()
+    kernels.fill_cracks_inplace(rgb, depth, valid)
     return Warped(rgb, depth, valid)
 
 
@@ -265,14 +249,6 @@ def _spline_prefilter(img: np.ndarray, axis: int) -> np.ndarray:
     return out
 
 
-def _bspline(f: np.ndarray) -> tuple:
-    """Weights of the taps at -1, 0, 1, 2 for a sample at fraction f past tap 0 (the cubic B-spline basis)."""
-    g = 1.0 - f
-    f2 = f * f
-    return (g * g * g / 6.0, (3.0 * f2 * f - 6.0 * f2 + 4.0) / 6.0, (-3.0 * f2 * f + 3.0 * f2 + 3.0 * f + 1.0) / 6.0,
-            f2 * f / 6.0)
-
-
 def bicubic(img: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """img (H, W, C) sampled at pixel coordinates (u, v) by cubic B-spline interpolation, edges clamped: (N, C),
     clipped to the image's range.
@@ -283,23 +259,18 @@ def bicubic(img: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     what one hop loses compounds: on the standard suite's 1024-tick wander, a chain of warps with true depth
     keeps a sharpness ratio of 0.93 at t=64 with this sampler and 0.77 with Catmull-Rom, at the same PSNR
     (docs/model.md)."""
-    h, w = img.shape[:2]
+    out = np.zeros((len(u), img.shape[2]), np.float32)
+    kernels.spline_sample(spline_coefficients(img), img.shape[1], img.shape[0], np.asarray(u, np.float32),
+                          np.asarray(v, np.float32), np.arange(len(u)), float(img.min()), float(img.max()), out)
+    return out
+
+
+def spline_coefficients(img: np.ndarray) -> np.ndarray:
+    """(H + 4, W + 4, C) float32: the cubic B-spline coefficients of img extended by 2 pixels of its edge
+    values (`_spline_prefilter` along each axis), so the spline passes through every pixel and a sample
+    near the edge needs no clamping of its taps."""
     ext = np.pad(img.astype(np.float32, copy=False), ((2, 2), (2, 2), (0, 0)), mode="edge")
-    coef = _spline_prefilter(_spline_prefilter(ext, 0), 1)       # 2 pixels of edge around: no clamping below
-    x = np.clip(u - 0.5, 0.0, w - 1.0).astype(np.float32)
-    y = np.clip(v - 0.5, 0.0, h - 1.0).astype(np.float32)
-    x0, y0 = x.astype(np.int32), y.astype(np.int32)
-    wx, wy = _bspline(x - x0), _bspline(y - y0)
-    cols = [x0 + 1 + k for k in range(4)]                      # taps x0 - 1 .. x0 + 2, 2 pixels into the edge
-    rows = [(y0 + 1 + k) * (w + 4) for k in range(4)]
-    planes = np.ascontiguousarray(coef.reshape(-1, coef.shape[2]).T)
-    out = np.empty((planes.shape[0], len(x)), np.float32)
-    for ch, plane in zip(out, planes):
-        acc = 0.0
-        for r, wr in zip(rows, wy):
-            acc = acc + wr * sum(plane.take(r + c) * wc for c, wc in zip(cols, wx))
-        ch[:] = acc
-    return np.clip(out.T, float(img.min()), float(img.max()))
+    return kernels.spline_prefilter(ext)
 
 
 OCCLUSION_REL = 0.05   # a new pixel's surface counts as visible in the source if the source's depth there is
@@ -377,17 +348,15 @@ def warp(cam: Camera, rgb: np.ndarray, depth: np.ndarray, src: Pose, dst: Pose, 
     the source (cubic B-spline) wherever the surface is visible there. With `haze` (fog.Haze), a sampled
     surface takes the haze of its new distance (fog.py)."""
     wp = splat_one(cam, rgb, depth, src, dst, refine)
-    h, w = cam.intr.height, cam.intr.width
+    intr = cam.intr
+    h, w = intr.height, intr.width
     m, t = relative(src, dst)
-    c_dst = cam.rays32 * wp.depth.reshape(-1, 1)
-    u, v, z = _pixels(cam.intr, (c_dst - t) @ m.T)          # each new pixel's surface, seen from src
-    inside = wp.valid.reshape(-1) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
-    ui = np.minimum(u.astype(np.int64), w - 1)
-    vi = np.minimum(v.astype(np.int64), h - 1)
-    seen = np.flatnonzero(inside)
-    seen = seen[np.abs(depth[vi[seen], ui[seen]] - z[seen]) < OCCLUSION_REL * z[seen] + OCCLUSION_ABS_M]
+    u, v, z = (np.empty(h * w, np.float32) for _ in range(3))     # each new pixel's surface, seen from src
+    seen = np.flatnonzero(kernels.back_project(cam.rays32, _flat32(wp.depth), wp.valid.reshape(-1), m, t,
+                                               intr.fx, intr.fy, intr.cx, intr.cy, _flat32(depth).reshape(h, w),
+                                               OCCLUSION_REL, OCCLUSION_ABS_M, u, v, z))
     out = wp.rgb.reshape(-1, 3).copy()
-    out[seen] = bicubic(rgb, u[seen], v[seen])
+    kernels.spline_sample(spline_coefficients(rgb), w, h, u, v, seen, float(rgb.min()), float(rgb.max()), out)
     if haze is not None and haze.k > 0:
         land = seen[wp.depth.reshape(-1)[seen] < SKY_DEPTH_M * 0.999]
         d_src = z[land] * np.sqrt(((u[land] - cam.intr.cx) / cam.intr.fx) ** 2
