@@ -6,6 +6,8 @@ backend's batch export makes a lane's frames the same bit for bit whether it is 
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from worldloop.worldgen.model.generator import NeuralGenerator
@@ -38,9 +40,24 @@ def run_net(backend, x: np.ndarray, a: np.ndarray) -> np.ndarray:
     return np.concatenate([np.array(backend.net(x[i:i + 1], a[i:i + 1])) for i in range(len(x))])
 
 
+PREPARE_THREADS = 2     # lanes prepared at once: the warp's compiled loops release the GIL (kernels.py)
+_pool: ThreadPoolExecutor | None = None
+
+
+def _prepare_all(lanes: list[NeuralGenerator], actions: np.ndarray) -> list:
+    """Every lane's `prepare`, PREPARE_THREADS at a time: lanes share nothing but the network, and what a
+    lane's prepare computes depends on its own state only, so the order of work changes no result."""
+    global _pool
+    if PREPARE_THREADS < 2 or len(lanes) < 2:
+        return [prepare(lane.state, a) for lane, a in zip(lanes, actions)]
+    if _pool is None:
+        _pool = ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="worldloop-prepare")
+    return list(_pool.map(prepare, [lane.state for lane in lanes], list(actions)))
+
+
 def step_lanes(backend, lanes: list[NeuralGenerator], actions: np.ndarray) -> list[Frame]:
     """One tick of every lane, actions (N, 5): each prepared (warp, memory), one network call, each finished."""
-    preps = [prepare(lane.state, a) for lane, a in zip(lanes, actions)]
+    preps = _prepare_all(lanes, actions)
     out = run_net(backend, np.stack([p.inputs for p in preps]), np.stack([p.action for p in preps]))
     frames = []
     for i, (lane, p) in enumerate(zip(lanes, preps)):
