@@ -143,3 +143,37 @@ def test_a_device_torch_lacks_is_refused(tmp_path):
     cfg = load_train_config(tiny_adv(tmp_path, adv=2))
     with pytest.raises(ValueError, match="device 'cuda'"):
         train(cfg, show_progress=False, device="cuda")
+
+
+def test_with_a_drawn_mask_only_the_drawn_patches_are_judged():
+    from worldloop.worldgen.model.adversarial import patch_weights
+    torch.manual_seed(0)
+    disc = PatchDiscriminator(width=8)
+    real = torch.rand(2, 4, 32, 32)
+    fake = real.clone()
+    fake[:, :, :8, :8] = torch.rand(2, 4, 8, 8)        # what the network drew: the top-left corner
+    drawn = torch.zeros(2, 1, 32, 32)
+    drawn[:, :, :8, :8] = 1.0
+    logits, _ = disc(fake)
+    w = patch_weights(logits, drawn)
+    assert w.shape == logits.shape == (2, 1, 4, 4)               # a logit's cell is 8x8 pixels here
+    assert w[:, :, 0, 0].eq(1).all() and w.sum() == 2
+    g_masked, _ = generator_losses(disc, fake, real, drawn)
+    assert torch.isclose(g_masked, ((logits[:, :, 0, 0] - 1) ** 2).mean())
+    # a generated patch with nothing drawn counts as true: its target is 1, as the truth's
+    real_logits, _ = disc(real)
+    d = discriminator_loss(disc, fake, real, drawn)
+    target = 1.0 - w
+    assert torch.isclose(d, 0.5 * (((real_logits - 1) ** 2).mean() + ((logits - target) ** 2).mean()))
+    d_plain = discriminator_loss(disc, fake, real)
+    assert torch.isclose(d_plain, 0.5 * (((real_logits - 1) ** 2).mean() + (logits ** 2).mean()))
+    assert not torch.isclose(d, d_plain)
+
+
+def test_a_boolean_train_key_takes_only_true_or_false(tmp_path):
+    p = tiny_adv(tmp_path, adv=2)
+    p.write_text(p.read_text().replace("adv_steps", "adv_drawn_only = 1\nadv_steps"))
+    with pytest.raises(ValueError, match="adv_drawn_only.*true or false"):
+        load_train_config(p)
+    p.write_text(p.read_text().replace("adv_drawn_only = 1", "adv_drawn_only = true"))
+    assert load_train_config(p).adv_drawn_only is True

@@ -47,19 +47,37 @@ class PatchDiscriminator(nn.Module):
         return self.out(h), feats
 
 
-def generator_losses(disc: PatchDiscriminator, fake: torch.Tensor, real: torch.Tensor) -> tuple[torch.Tensor,
-                                                                                                  torch.Tensor]:
+def patch_weights(logits: torch.Tensor, drawn: torch.Tensor | None) -> torch.Tensor | None:
+    """(B, 1, h, w) per-logit weights: 1 where the logit's patch (its cell of the logit grid) holds a pixel the
+    network draws (`drawn`, (B, 1, H, W), 1 where the runtime takes the network's colour), else 0; None
+    without a mask."""
+    if drawn is None:
+        return None
+    return (F.adaptive_max_pool2d(drawn, logits.shape[-2:]) > 0).to(logits.dtype)
+
+
+def generator_losses(disc: PatchDiscriminator, fake: torch.Tensor, real: torch.Tensor,
+                     drawn: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(least-squares adversarial loss, feature matching loss) for the generator's frames `fake` against
-    `real`."""
+    `real`. With `drawn`, the adversarial loss is over the patches holding pixels the network draws only: the
+    rest of the frame is the geometry's, which the network cannot change."""
     logits, f_fake = disc(fake)
     with torch.no_grad():
         _, f_real = disc(real)
     fm = sum((a - b).abs().mean() for a, b in zip(f_fake, f_real)) / len(f_fake)
-    return ((logits - 1.0) ** 2).mean(), fm
+    w = patch_weights(logits, drawn)
+    if w is None:
+        return ((logits - 1.0) ** 2).mean(), fm
+    return (w * (logits - 1.0) ** 2).sum() / w.sum().clamp(min=1.0), fm
 
 
-def discriminator_loss(disc: PatchDiscriminator, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """Least squares: true patches towards 1, generated ones towards 0."""
+def discriminator_loss(disc: PatchDiscriminator, fake: torch.Tensor, real: torch.Tensor,
+                       drawn: torch.Tensor | None = None) -> torch.Tensor:
+    """Least squares: true patches towards 1, generated ones towards 0. With `drawn`, a generated patch that
+    holds no pixel the network drew counts as true (LaMa's rule): it is the geometry's, and telling it apart
+    teaches the generator nothing it can act on."""
     real_logits, _ = disc(real)
     fake_logits, _ = disc(fake.detach())
-    return 0.5 * (((real_logits - 1.0) ** 2).mean() + (fake_logits ** 2).mean())
+    w = patch_weights(fake_logits, drawn)
+    target = 0.0 if w is None else 1.0 - w
+    return 0.5 * (((real_logits - 1.0) ** 2).mean() + ((fake_logits - target) ** 2).mean())

@@ -67,6 +67,8 @@ class TrainConfig:
                                       # its episode's end, so the losses see the model hundreds of ticks into its
                                       # own outputs (16-tick rollouts left it blind to a drift that grew at 100)
     adv_batch: int = 2                # rollouts run side by side
+    adv_drawn_only: bool = False      # the discriminator judges the patches holding pixels the network draws
+    # (not settled by the geometry), the others count as true (LaMa's rule; adversarial.patch_weights)
     adv_start_blur: float = 0.5       # the share of rollouts whose first context frame is blurred (up to 1.5 px)
     model: ModelConfig = field(default_factory=ModelConfig)
 
@@ -85,6 +87,10 @@ def _check_train_field(path, key: str, value, default) -> None:
     negative; horizons whole numbers from 1 to 1000; at most 10^9 of any count."""
     def bad(why):
         raise TrainConfigError(f"{path}: train.{key} = {str(value)[:80]}: {why}")
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            bad("expected true or false")
+        return
     if isinstance(default, str):
         if not isinstance(value, str) or "\x00" in value:
             bad("expected a string")
@@ -574,7 +580,7 @@ def _adversarial_step(torch, model, disc, opt_g, opt_d, bank: FrameBank, cfg: Tr
     starts = [slot["next"] for slot in pool]
     depth = float(np.mean([slot["ticks"] for slot in pool]))
     g_total, parts = 0.0, {"l1": 0.0, "adv": 0.0, "fm": 0.0}
-    fakes, reals = [], []
+    fakes, reals, drawns = [], [], []
     for k in range(horizon):
         preps = [prepare(st, bank.action[s + k]) for st, s in zip(states, starts)]
         x, a = _batch(torch, preps, dev)
@@ -585,7 +591,11 @@ def _adversarial_step(torch, model, disc, opt_g, opt_d, bank: FrameBank, cfg: Tr
                                   .astype(np.float32))[:, None].to(dev)
         rec, l1 = _recon(rgb, denc, tgt_rgb, tgt_denc, weight)
         fake, real = torch.cat([rgb, denc], 1), torch.cat([tgt_rgb, tgt_denc], 1)
-        l_adv, l_fm = generator_losses(disc, fake, real)
+        drawn = None
+        if cfg.adv_drawn_only:
+            drawn = torch.from_numpy(np.stack([~p.settled for p in preps]).astype(np.float32))[:, None].to(dev)
+            drawns.append(drawn)
+        l_adv, l_fm = generator_losses(disc, fake, real, drawn)
         g_total = g_total + rec + cfg.adv_weight * l_adv + cfg.adv_fm_weight * l_fm
         parts["l1"] += l1.item() / horizon
         parts["adv"] += l_adv.item() / horizon
@@ -603,7 +613,7 @@ def _adversarial_step(torch, model, disc, opt_g, opt_d, bank: FrameBank, cfg: Tr
     for slot in pool:
         slot["next"] += horizon
         slot["ticks"] += horizon
-    d_loss = discriminator_loss(disc, torch.cat(fakes), torch.cat(reals))
+    d_loss = discriminator_loss(disc, torch.cat(fakes), torch.cat(reals), torch.cat(drawns) if drawns else None)
     opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
     opt_d.step()
