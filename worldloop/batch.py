@@ -6,6 +6,7 @@ backend's batch export makes a lane's frames the same bit for bit whether it is 
 """
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -42,6 +43,15 @@ def run_net(backend, x: np.ndarray, a: np.ndarray) -> np.ndarray:
 
 PREPARE_THREADS = 2     # lanes prepared at once: the warp's compiled loops release the GIL (kernels.py)
 _pool: ThreadPoolExecutor | None = None
+
+
+def _forget_pool() -> None:
+    """In a forked child the parent's pool has no threads: make a new one there."""
+    global _pool
+    _pool = None
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _prepare_all(lanes: list[NeuralGenerator], actions: np.ndarray) -> list:

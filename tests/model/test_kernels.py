@@ -93,6 +93,18 @@ def test_the_splat_drops_non_finite_and_behind_the_camera_points():
     assert not wp.valid[0, :4].any() and wp.valid[0, 4:].all() and wp.valid[1:].all()
 
 
+def test_of_equally_near_points_the_later_wins():
+    cam = geometry.Camera(Intrinsics(8, 8))
+    from worldloop.worldgen.poses import Pose
+    p = Pose(0, 0, 0, 0, 0)
+    depth = np.full((8, 8), 4.0, np.float32)
+    first, second = (np.full((8, 8, 3), c, np.float32) for c in (0.2, 0.8))
+    wp = geometry.splat(cam, [(first, depth, p), (second, depth, p)], p)
+    assert wp.valid.all() and np.allclose(wp.rgb, 0.8)
+    with np.testing.assert_raises(ValueError):
+        geometry.bicubic(first, np.array([1.0, np.nan]), np.array([1.0, 2.0]))
+
+
 def test_crack_filling_matches_the_rule_at_every_pixel():
     rng = np.random.default_rng(3)
     valid = rng.random((40, 50)) < 0.8
