@@ -242,8 +242,14 @@ def bicubic(img: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     if not (np.isfinite(u).all() and np.isfinite(v).all()):
         raise ValueError("bicubic: sample coordinates must be finite")
     out = np.zeros((len(u), img.shape[2]), np.float32)
-    kernels.spline_sample(spline_coefficients(img), img.shape[1], img.shape[0], u, v, np.arange(len(u)), float(img.min()), float(img.max()), out)
+    _sample_into(img, u, v, np.arange(len(u)), out)
     return out
+
+
+def _sample_into(img: np.ndarray, u: np.ndarray, v: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:
+    """out[idx] = img's spline at (u, v)[idx] (float32 (N,) coordinates, `bicubic`'s rule), in place."""
+    kernels.spline_sample(spline_coefficients(img), img.shape[1], img.shape[0], u, v, idx, float(img.min()),
+                          float(img.max()), out)
 
 
 def spline_coefficients(img: np.ndarray) -> np.ndarray:
@@ -337,7 +343,7 @@ def warp(cam: Camera, rgb: np.ndarray, depth: np.ndarray, src: Pose, dst: Pose, 
                                                intr.fx, intr.fy, intr.cx, intr.cy, _flat32(depth).reshape(h, w),
                                                OCCLUSION_REL, OCCLUSION_ABS_M, u, v, z))
     out = wp.rgb.reshape(-1, 3).copy()
-    kernels.spline_sample(spline_coefficients(rgb), w, h, u, v, seen, float(rgb.min()), float(rgb.max()), out)
+    _sample_into(rgb, u, v, seen, out)
     if haze is not None and haze.k > 0:
         land = seen[wp.depth.reshape(-1)[seen] < SKY_DEPTH_M * 0.999]
         d_src = z[land] * np.sqrt(((u[land] - cam.intr.cx) / cam.intr.fx) ** 2

@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 MIN_DEPTH_M = 0.05      # a point nearer the camera than this is dropped by the splat
-_JIT = dict(cache=True, nogil=True, fastmath=False, boundscheck=False)
+_JIT = dict(cache=True, nogil=True)
 
 
 @njit(**_JIT)
