@@ -12,7 +12,7 @@ from worldloop.worldgen.model.adversarial import PatchDiscriminator, discriminat
 from worldloop.worldgen.model.checkpoint import CheckpointError
 from worldloop.worldgen.model.config import ModelConfig
 from worldloop.worldgen.model.generator import NeuralGenerator
-from worldloop.worldgen.model.step import decode, finish, prepare, settled_by_rule
+from worldloop.worldgen.model.step import decode, finish, latest_first, prepare, settled_by_rule
 from worldloop.worldgen.model.train import _decoded, load_train_config, train
 from worldloop.worldgen.poses import Action
 
@@ -40,13 +40,21 @@ def test_settle_rules():
         settled_by_rule("some", mem, back)
 
 
+def test_latest_first_puts_the_newest_keyframe_before_the_best_of_the_rest():
+    assert latest_first([3, 5], 7, 2) == [7, 3]
+    assert latest_first([7, 5], 7, 2) == [7, 5]        # already among the best: not twice
+    assert latest_first([], 0, 2) == [0]
+
+
 def test_bad_settle_or_fill_in_a_model_config_is_refused():
     with pytest.raises(ValueError, match="settle = 'some'"):
         ModelConfig.from_dict({"settle": "some"}, "x.toml [model]")
     with pytest.raises(ValueError, match="exemplar_fill"):
         ModelConfig.from_dict({"exemplar_fill": "yes"}, "x.toml [model]")
+    with pytest.raises(ValueError, match="carry = 'sideways'"):
+        ModelConfig.from_dict({"carry": "sideways"}, "x.toml [model]")
     old = ModelConfig.from_dict({})                 # an older checkpoint's config: the first model's rules
-    assert old.settle == "all" and old.exemplar_fill
+    assert old.settle == "all" and old.exemplar_fill and old.carry == "frame"
 
 
 def test_the_model_config_decides_the_fill_unless_told(village_renderer):

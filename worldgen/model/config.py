@@ -38,6 +38,10 @@ class ModelConfig:
     # refine_depth: the warp moves each splatted depth onto the source's surface (geometry.refine_depth); off,
     # the splat's nearest-point depth, which shrinks the ground's depth about 1% a tick walking forward
     refine_depth: bool = False
+    # carry: what a new frame's base is carried from. "frame": the previous frame's warp, memory only where it
+    # does not cover (every pixel resampled every tick); "keyframe": the latest keyframe sampled back (one hop
+    # from a frozen frame, a new keyframe every keyframe_min_move_m), then the previous frame's warp
+    carry: str = "frame"
 
     @property
     def intrinsics(self) -> Intrinsics:
@@ -59,6 +63,8 @@ class ModelConfig:
         for k, v in d.items():
             _check_field(src, k, v)
         cfg = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        if cfg.carry not in CARRY_RULES:
+            raise ValueError(f"{src}: carry = {cfg.carry!r}, expected one of {', '.join(CARRY_RULES)}")
         if cfg.settle not in SETTLE_RULES:
             raise ValueError(f"{src}: settle = {cfg.settle!r}, expected one of {', '.join(SETTLE_RULES)}")
         for key in ("exemplar_fill", "haze", "refine_depth"):
@@ -68,6 +74,7 @@ class ModelConfig:
 
 
 SETTLE_RULES = ("all", "memory", "none")
+CARRY_RULES = ("frame", "keyframe")
 
 # Each number's type and range (a checkpoint from a stranger must not ask for a 15 TB network): (kind, low,
 # high, length for lists). Booleans and settle are checked in from_dict.

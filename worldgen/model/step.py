@@ -205,12 +205,23 @@ def prepare(state: GeneratorState, action: Action | np.ndarray) -> Prepared:
     new_pose = apply_action(state.pose, Action.from_array(a))
     mem = state.memory
     found = mem.retrieve(new_pose)
-    state.last_retrieved = [mem.ticks[i] for i, _ in found]   # for the memory view (by the keyframe's tick,
-    # which an eviction does not shift); not part of the saved state
-    keys = [(rgb_to_float(mem.rgb[i]), mem.depth[i], mem.poses[i]) for i, _ in found]
     revisit = is_revisit([score for _, score in found], [state.tick + 1 - mem.ticks[i] for i, _ in found])
+    order = [i for i, _ in found]
+    carry_key = state.cfg.carry == "keyframe" and not revisit and len(mem) > 0
+    if carry_key:
+        order = latest_first(order, int(np.argmax(mem.ticks)), state.cfg.memory_topk)
+    state.last_retrieved = [mem.ticks[i] for i in order]   # for the memory view (by the keyframe's tick, which
+    # an eviction does not shift); not part of the saved state
+    keys = [(rgb_to_float(mem.rgb[i]), mem.depth[i], mem.poses[i]) for i in order]
     return prepare_arrays(state.cfg, state.cam, rgb_to_float(state.rgb), state.depth, state.pose, keys, a,
-                          revisit, state.haze, state.seen if state.drawer is not None else None, new_pose)
+                          revisit or carry_key, state.haze, state.seen if state.drawer is not None else None,
+                          new_pose)
+
+
+def latest_first(order: list[int], latest: int, k: int) -> list[int]:
+    """carry = "keyframe": the latest keyframe first (the least magnified, one hop from a frozen frame), then the
+    best of the rest by overlap, k in all."""
+    return ([latest] + [i for i in order if i != latest])[:k]
 
 
 def is_revisit(scores: list[float], ages_ticks: list[int]) -> bool:
@@ -225,7 +236,7 @@ def warp_keyframes(cfg: ModelConfig, cam: Camera, keyframes: list, pose: Pose, h
     rgb, depth = np.zeros((h, w, 3), np.float32), np.zeros((h, w), np.float32)
     valid = np.zeros((h, w), bool)
     for key in keyframes:
-        if haze is not None:      # sampled back, with the haze of the new distance (fog.py)
+        if haze is not None or cfg.carry == "keyframe":   # sampled back (with haze: that of the new distance)
             wk = warp(cam, key[0], key[1], key[2], pose, haze, cfg.refine_depth)
         else:
             wk = splat_one(cam, *key, pose, cfg.refine_depth)   # nearest point: one hop from a frozen keyframe

@@ -23,8 +23,8 @@ from .checkpoint import save_checkpoint
 from .config import ModelConfig
 from .geometry import Camera
 from .memory import SPARSE, overlap_score
-from .step import (GeneratorState, start_haze, is_revisit, Prepared, encode_depth, finish, prepare, prepare_arrays,
-                   rgb_to_float)
+from .step import (GeneratorState, start_haze, is_revisit, latest_first, Prepared, encode_depth, finish, prepare,
+                   prepare_arrays, rgb_to_float)
 
 KEYFRAME_EVERY = 6   # in teacher forcing, every 6th earlier frame of the episode stands in for a keyframe
 
@@ -200,10 +200,14 @@ def teacher_sample(bank: FrameBank, cfg: TrainConfig, cam: Camera, i: int, rng: 
             scores = [overlap_score(cam, rays, bank.depth[j].reshape(-1)[sparse_idx], bank.pose_at(j), target)
                       for j in cands]
             order = np.argsort(-np.asarray(scores), kind="stable")[:mc.memory_topk]
+            revisit = is_revisit([scores[order[0]]], [int(i - cands[order[0]])])
+            carry_key = mc.carry == "keyframe" and not revisit
+            if carry_key:           # as step.prepare: the latest keyframe first, then the best of the rest
+                order = np.asarray(latest_first(list(order), len(cands) - 1, mc.memory_topk))
             for j in cands[order]:
                 krgb, kdepth = _noisy(bank.rgb[j], bank.depth[j], rng, cfg.context_noise * 0.5)
                 keys.append((krgb, kdepth, bank.pose_at(j)))
-            revisit = is_revisit([scores[order[0]]], [int(i - cands[order[0]])])
+            revisit = revisit or carry_key
     action = mc.clamp_action(bank.action[i])
     return prepare_arrays(mc, cam, prev_rgb, prev_depth, bank.pose_at(i - 1), keys, action, revisit,
                           bank.haze(int(bank.ep_start[i]), mc, cam))
