@@ -40,7 +40,8 @@ class ModelConfig:
     refine_depth: bool = False
     # carry: what a new frame's base is carried from. "frame": the previous frame's warp, memory only where it
     # does not cover (every pixel resampled every tick); "keyframe": the latest keyframe sampled back (one hop
-    # from a frozen frame, a new keyframe every keyframe_min_move_m), then the previous frame's warp
+    # from a frozen frame, a new keyframe every keyframe_min_move_m), then the next keyframe by overlap, then
+    # the previous frame's warp
     carry: str = "frame"
 
     @property
