@@ -214,8 +214,8 @@ def prepare(state: GeneratorState, action: Action | np.ndarray) -> Prepared:
     # an eviction does not shift); not part of the saved state
     keys = [(rgb_to_float(mem.rgb[i]), mem.depth[i], mem.poses[i]) for i in order]
     return prepare_arrays(state.cfg, state.cam, rgb_to_float(state.rgb), state.depth, state.pose, keys, a,
-                          revisit or carry_key, state.haze, state.seen if state.drawer is not None else None,
-                          new_pose)
+                          revisit, state.haze, state.seen if state.drawer is not None else None, new_pose,
+                          memory_first=carry_key)
 
 
 def latest_first(order: list[int], latest: int, k: int) -> list[int]:
@@ -248,18 +248,21 @@ def warp_keyframes(cfg: ModelConfig, cam: Camera, keyframes: list, pose: Pose, h
 
 def prepare_arrays(cfg: ModelConfig, cam: Camera, prev_rgb: np.ndarray, prev_depth: np.ndarray, prev_pose: Pose,
                    keyframes: list, action: np.ndarray, revisit: bool = False, haze: Haze | None = None,
-                   seen_prev: np.ndarray | None = None, new_pose: Pose | None = None) -> Prepared:
+                   seen_prev: np.ndarray | None = None, new_pose: Pose | None = None,
+                   memory_first: bool = False) -> Prepared:
     """The network's inputs from plain arrays: prev_rgb float32 [0, 1], depth metres, keyframes as
     (rgb float32, depth, pose) tuples, and an action already clamped to the trained range. With `seen_prev`
     (the distance each previous pixel was drawn from), the same for the new pixels: carried through the warp,
     a keyframe's pixel drawn from where it stands now, inf where neither covers. `new_pose`: the action applied
-    to prev_pose, where the caller has it already (the pose is computed once a step)."""
+    to prev_pose, where the caller has it already (the pose is computed once a step). `memory_first` (carry =
+    "keyframe"): memory wins wherever it is valid, as on a revisit, but the distance each pixel was drawn from
+    follows the previous frame's, since the player did not come back."""
     if new_pose is None:
         new_pose = apply_action(prev_pose, Action.from_array(action))
     wp = warp(cam, prev_rgb, prev_depth, prev_pose, new_pose, haze, cfg.refine_depth)
     wm = warp_keyframes(cfg, cam, keyframes, new_pose, haze)
     x, base_rgb, base_denc, known, settled = assemble(cfg, prev_rgb, prev_depth, wp, wm,
-                                                      plucker_map(cam, prev_pose, new_pose), revisit,
+                                                      plucker_map(cam, prev_pose, new_pose), revisit or memory_first,
                                                       cam.elevation(new_pose.pitch))
     act = (np.asarray(action) / np.asarray(cfg.action_max)).astype(np.float32)
     seen = None

@@ -190,7 +190,7 @@ def teacher_sample(bank: FrameBank, cfg: TrainConfig, cam: Camera, i: int, rng: 
     """Inputs for predicting frame i from a noisy ground-truth frame i-1 and earlier keyframes."""
     mc = cfg.model
     prev_rgb, prev_depth = _noisy(bank.rgb[i - 1], bank.depth[i - 1], rng, cfg.context_noise)
-    keys, revisit = [], False
+    keys, revisit, carry_key = [], False, False
     if rng.random() >= cfg.memory_dropout:
         cands = np.arange(bank.ep_start[i], i - 7, KEYFRAME_EVERY)
         if len(cands):
@@ -207,10 +207,9 @@ def teacher_sample(bank: FrameBank, cfg: TrainConfig, cam: Camera, i: int, rng: 
             for j in cands[order]:
                 krgb, kdepth = _noisy(bank.rgb[j], bank.depth[j], rng, cfg.context_noise * 0.5)
                 keys.append((krgb, kdepth, bank.pose_at(j)))
-            revisit = revisit or carry_key
     action = mc.clamp_action(bank.action[i])
     return prepare_arrays(mc, cam, prev_rgb, prev_depth, bank.pose_at(i - 1), keys, action, revisit,
-                          bank.haze(int(bank.ep_start[i]), mc, cam))
+                          bank.haze(int(bank.ep_start[i]), mc, cam), memory_first=bool(keys) and carry_key)
 
 
 def _sparse_index(res: int) -> np.ndarray:
