@@ -209,7 +209,7 @@ def teacher_sample(bank: FrameBank, cfg: TrainConfig, cam: Camera, i: int, rng: 
                 keys.append((krgb, kdepth, bank.pose_at(j)))
     action = mc.clamp_action(bank.action[i])
     return prepare_arrays(mc, cam, prev_rgb, prev_depth, bank.pose_at(i - 1), keys, action, revisit,
-                          bank.haze(int(bank.ep_start[i]), mc, cam), memory_first=bool(keys) and carry_key)
+                          bank.haze(int(bank.ep_start[i]), mc, cam), memory_first=carry_key)
 
 
 def _sparse_index(res: int) -> np.ndarray:
